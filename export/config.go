@@ -1,0 +1,165 @@
+// Package export is lakelink's engine: it copies a link's tables from a
+// Source into a Lake, then keeps them current from the source's change
+// stream, in the CDM folder format of package cdm.
+//
+// One Exporter runs one link. It is the only package that sees both sources
+// and lakes. Its commit protocol (docs/commit-protocol.md) is: data files
+// complete and durable, then model.json and the per-table metadata derived
+// from the state, then the state record, then the source's ack. Replays after
+// a crash are harmless: in place, a change applies only when its
+// versionnumber is newer than the row's; append only, recovery cuts every
+// file back to its committed length before anything is appended.
+package export
+
+import (
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/lakelink/lakelink"
+)
+
+// Config is what an Exporter needs besides its source and lake.
+type Config struct {
+	// Link names the link; it names the source's change tracking too.
+	// Letters, digits and underscores.
+	Link string
+	// Source describes the source for status (a URL without credentials).
+	Source string
+	// Tables are the tables to export with their settings. When empty,
+	// every table the source can link is exported, and each one it can't is
+	// named in a warning.
+	Tables []lakelink.TableSettings
+	// Defaults apply to every table whose own settings leave a field empty.
+	Defaults lakelink.TableSettings
+	// CommitInterval is how long changes are batched before a commit (1 s).
+	CommitInterval time.Duration
+	// SnapshotInterval is how often snapshots are taken (1 h).
+	SnapshotInterval time.Duration
+	// SnapshotRetention is how many snapshot generations of a partition
+	// are kept (5).
+	SnapshotRetention int
+	// MaxBatchBytes commits early, at the next transaction boundary, once a
+	// batch holds this many bytes of rows (64 MiB).
+	MaxBatchBytes int64
+	// IdleExit, for RunOnce, is how long the stream must stay quiet before
+	// the export counts as caught up (500 ms).
+	IdleExit time.Duration
+	// Logger receives the engine's logs (slog.Default when nil).
+	Logger *slog.Logger
+
+	retryBackoff time.Duration // the first retry's wait (1 s); tests shorten it
+}
+
+var linkName = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
+
+// withDefaults returns c with every empty field set to its default, or an
+// error naming the field that is wrong.
+func (c Config) withDefaults() (Config, error) {
+	if c.Link == "" {
+		c.Link = "default"
+	}
+	if !linkName.MatchString(c.Link) {
+		return c, fmt.Errorf("link name %q: use 1 to 40 lower-case letters, digits or underscores", c.Link)
+	}
+	if c.CommitInterval <= 0 {
+		c.CommitInterval = time.Second
+	}
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = time.Hour
+	}
+	if c.SnapshotRetention <= 0 {
+		c.SnapshotRetention = 5
+	}
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = 64 << 20
+	}
+	if c.IdleExit <= 0 {
+		c.IdleExit = 500 * time.Millisecond
+	}
+	if c.retryBackoff <= 0 {
+		c.retryBackoff = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if err := checkSettings("defaults", c.Defaults); err != nil {
+		return c, err
+	}
+	for i, t := range c.Tables {
+		if t.Name == "" {
+			return c, fmt.Errorf("tables[%d].name: empty", i)
+		}
+		if err := checkSettings(fmt.Sprintf("tables[%d] (%s)", i, t.Name), t); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func checkSettings(where string, t lakelink.TableSettings) error {
+	switch t.Mode {
+	case "", lakelink.ModeInPlace, lakelink.ModeAppendOnly:
+	default:
+		return fmt.Errorf("%s.mode: %q is not %q or %q", where, t.Mode, lakelink.ModeInPlace, lakelink.ModeAppendOnly)
+	}
+	switch t.Partition {
+	case "", lakelink.PartitionYear, lakelink.PartitionMonth:
+	default:
+		return fmt.Errorf("%s.partition: %q is not %q or %q", where, t.Partition, lakelink.PartitionYear, lakelink.PartitionMonth)
+	}
+	return nil
+}
+
+// createdOnNames are the column names taken as createdOn when a table's
+// settings name none (compared case-insensitively).
+var createdOnNames = []string{"createdon", "created_on", "createdat", "created_at"}
+
+func isTemporal(k lakelink.Kind) bool {
+	return k == lakelink.KindDate || k == lakelink.KindDateTime || k == lakelink.KindDateTimeOffset
+}
+
+// resolveSettings fills a table's settings: the createdOn column (named, or
+// found by name), the mode (in place with createdOn, append only without) and
+// the partition strategy (year). explicit is the column named by the user.
+func resolveSettings(t lakelink.Table, s, defaults lakelink.TableSettings) (lakelink.TableSettings, error) {
+	if s.Mode == "" {
+		s.Mode = defaults.Mode
+	}
+	if s.Partition == "" {
+		s.Partition = defaults.Partition
+	}
+	if s.Partition == "" {
+		s.Partition = lakelink.PartitionYear
+	}
+	if s.CreatedOn == "" && defaults.CreatedOn != "" && t.ColumnIndex(defaults.CreatedOn) >= 0 {
+		s.CreatedOn = defaults.CreatedOn
+	}
+	if s.CreatedOn != "" {
+		i := t.ColumnIndex(s.CreatedOn)
+		if i < 0 {
+			return s, fmt.Errorf("table %q: createdOn column %q does not exist", t.Name, s.CreatedOn)
+		}
+		if !isTemporal(t.Columns[i].Kind) {
+			return s, fmt.Errorf("table %q: createdOn column %q is %s (%s), not a date or timestamp", t.Name, s.CreatedOn, t.Columns[i].Type, t.Columns[i].Kind)
+		}
+	} else {
+		for _, c := range t.Columns {
+			for _, n := range createdOnNames {
+				if strings.EqualFold(c.Name, n) && isTemporal(c.Kind) && s.CreatedOn == "" {
+					s.CreatedOn = c.Name
+				}
+			}
+		}
+	}
+	if s.Mode == "" {
+		if s.CreatedOn != "" {
+			s.Mode = lakelink.ModeInPlace
+		} else {
+			s.Mode = lakelink.ModeAppendOnly
+		}
+	}
+	return s, nil
+}

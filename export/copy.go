@@ -1,0 +1,193 @@
+package export
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/lakelink/lakelink"
+	"github.com/lakelink/lakelink/cdm"
+)
+
+// copyTable writes a table's initial copy: a consistent snapshot of its
+// rows, routed to partitions, each partition file written whole. A copy cut
+// short by a crash starts again from scratch: its files are never named by
+// the state until the copy is complete.
+func (e *Exporter) copyTable(ctx context.Context, st *State, t *table) (err error) {
+	ts := t.st
+	log := e.log.With(slog.String("table", ts.Source))
+	ts.InitialSync = SyncInProgress
+	if err := writeState(ctx, e.lake, st); err != nil {
+		return err
+	}
+	if err := e.writeModel(ctx, st); err != nil {
+		return err
+	}
+	// Files of an earlier copy that did not finish.
+	objs, err := e.lake.List(ctx, ts.Folder+"/")
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", ts.Source, err)
+	}
+	for _, o := range objs {
+		if _, ok := livePartition(ts.Folder, o.Path); ok {
+			if err := e.lake.Delete(ctx, o.Path); err != nil {
+				return fmt.Errorf("copy %s: %w", ts.Source, err)
+			}
+		}
+	}
+	for _, p := range ts.Partitions {
+		p.Size, p.Rows = 0, 0
+	}
+	ts.Numbered = 0
+
+	snap, err := e.src.Snapshot(ctx, e.cfg.Link, ts.Source)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", ts.Source, err)
+	}
+	defer snap.Close()
+	def := snap.Table()
+	fresh := len(ts.Columns) == 0
+	if _, err := t.setDefinition(def); err != nil {
+		return e.copyFailed(ctx, st, t, err)
+	}
+	if fresh {
+		ts.Initial = len(ts.Columns)
+	}
+	log.Info("initial copy started", slog.String("position", snap.Position().String()))
+
+	start := time.Now()
+	now := lakelink.Now()
+	modified := cdm.FormatSinkTime(now)
+	pos := snap.Position()
+	writers := map[string]*partWriter{}
+	defer func() {
+		for _, pw := range writers {
+			pw.cancel()
+			_ = pw.w.Close()
+		}
+	}()
+	open := func(part string) (*partWriter, error) {
+		if pw := writers[part]; pw != nil {
+			return pw, nil
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		w, err := e.lake.Create(wctx, cdm.PartitionPath(ts.Folder, part))
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("copy %s: %w", ts.Source, err)
+		}
+		pw := &partWriter{w: w, bw: bufio.NewWriterSize(w, 256<<10), cancel: cancel}
+		writers[part] = pw
+		return pw, nil
+	}
+	closePart := func(part string) error {
+		pw := writers[part]
+		delete(writers, part)
+		if err := pw.bw.Flush(); err != nil {
+			pw.cancel()
+			_ = pw.w.Close()
+			return fmt.Errorf("copy %s: %w", cdm.PartitionPath(ts.Folder, part), err)
+		}
+		if err := pw.w.Close(); err != nil {
+			pw.cancel()
+			return fmt.Errorf("copy %s: %w", cdm.PartitionPath(ts.Folder, part), err)
+		}
+		pw.cancel()
+		p := ts.part(part)
+		p.Size, p.Rows, p.Changed = pw.size, pw.rows, true
+		return nil
+	}
+
+	var buf []byte
+	var rows int64
+	lastLog := time.Now()
+	for {
+		row, err := snap.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", ts.Source, err)
+		}
+		buf, err = t.encodeID(buf[:0], row)
+		if err != nil {
+			return e.copyFailed(ctx, st, t, err)
+		}
+		idLen := len(buf)
+		part, err := t.partitionOf(row, buf[:idLen])
+		if err != nil {
+			return e.copyFailed(ctx, st, t, err)
+		}
+		buf = append(buf, ',')
+		buf = cdm.AppendString(buf, modified)
+		buf = append(buf, ',')
+		buf = cdm.AppendString(buf, modified)
+		buf, err = t.encodeRest(buf, row, pos, false, buf[:idLen])
+		if err != nil {
+			return e.copyFailed(ctx, st, t, err)
+		}
+		pw, err := open(part)
+		if err != nil {
+			return err
+		}
+		if _, err := pw.Write(buf); err != nil {
+			return fmt.Errorf("copy %s: %w", cdm.PartitionPath(ts.Folder, part), err)
+		}
+		pw.rows++
+		rows++
+		if ts.CreatedOn == "" && pw.rows >= cdm.RowsPerNumberedPartition {
+			if err := closePart(part); err != nil {
+				return err
+			}
+			ts.Numbered++
+		}
+		if rows%4096 == 0 {
+			e.addCopied(4096)
+			if time.Since(lastLog) >= 5*time.Second {
+				log.Info("initial copy", slog.Int64("rows", rows), slog.Float64("rows_per_s", float64(rows)/time.Since(start).Seconds()))
+				lastLog = time.Now()
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	e.addCopied(rows % 4096)
+	for _, part := range sortedKeys(writers) {
+		if err := closePart(part); err != nil {
+			return err
+		}
+	}
+	ts.Rows = rows
+	ts.CopyPosition = pos
+	ts.InitialSync = SyncCompleted
+	ts.InitialSyncCompleted = lakelink.Now()
+	ts.LastCommit = ts.InitialSyncCompleted
+	if err := e.writeTableMeta(ctx, ts); err != nil {
+		return err
+	}
+	if err := writeState(ctx, e.lake, st); err != nil {
+		return err
+	}
+	if err := e.writeModel(ctx, st); err != nil {
+		return err
+	}
+	d := time.Since(start)
+	log.Info("initial copy done", slog.Int64("rows", rows), slog.Duration("took", d.Round(time.Millisecond)), slog.Float64("rows_per_s", float64(rows)/d.Seconds()))
+	return nil
+}
+
+// copyFailed stops a table whose copy met a value it can't export; the
+// other tables go on.
+func (e *Exporter) copyFailed(ctx context.Context, st *State, t *table, cause error) error {
+	e.log.Error("table stopped", slog.String("table", t.st.Source), slog.Any("err", cause))
+	t.st.Error = cause.Error()
+	t.st.InitialSync = SyncFailed
+	if err := writeState(ctx, e.lake, st); err != nil {
+		return err
+	}
+	return e.writeModel(ctx, st)
+}

@@ -1,0 +1,624 @@
+package export
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lakelink/lakelink"
+	"github.com/lakelink/lakelink/cdm"
+	"github.com/lakelink/lakelink/cdm/cdmtest"
+	"github.com/lakelink/lakelink/lake/laketest"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// accountDef has createdOn (in place by default); eventDef has none
+// (append only, numbered partitions).
+func accountDef() lakelink.Table {
+	return lakelink.Table{Name: "account", Key: []int{0}, Columns: []lakelink.Column{
+		{Name: "id", Kind: lakelink.KindInt64, MaxLength: -1, Precision: -1, Scale: -1},
+		{Name: "name", Kind: lakelink.KindString, MaxLength: -1, Precision: -1, Scale: -1},
+		{Name: "createdon", Kind: lakelink.KindDateTime, MaxLength: -1, Precision: -1, Scale: -1},
+		{Name: "amount", Kind: lakelink.KindDecimal, MaxLength: -1, Precision: -1, Scale: -1},
+	}}
+}
+
+func eventDef() lakelink.Table {
+	return lakelink.Table{Name: "event", Key: []int{0, 1}, Columns: []lakelink.Column{
+		{Name: "a", Kind: lakelink.KindInt64, MaxLength: -1, Precision: -1, Scale: -1},
+		{Name: "b", Kind: lakelink.KindString, MaxLength: -1, Precision: -1, Scale: -1},
+		{Name: "note", Kind: lakelink.KindString, MaxLength: -1, Precision: -1, Scale: -1},
+	}}
+}
+
+// workload makes seeded random changes to account (ids 0..49, createdOn
+// moving between years, so rows move between partitions) and event.
+type workload struct {
+	r    *rand.Rand
+	src  *fakeSource
+	live map[int64]bool
+	evs  map[string]bool
+}
+
+func newWorkload(seed uint64, src *fakeSource) *workload {
+	return &workload{r: rand.New(rand.NewPCG(seed, 7)), src: src, live: map[int64]bool{}, evs: map[string]bool{}}
+}
+
+func (w *workload) accountRow(id int64) []lakelink.Value {
+	var created lakelink.Value
+	if w.r.IntN(10) > 0 {
+		created = time.Date(2019+w.r.IntN(4), time.Month(1+w.r.IntN(12)), 1+w.r.IntN(28), w.r.IntN(24), 0, 0, 0, time.UTC)
+	}
+	names := []string{"plain", "with, comma", "with \"quote\"", "line\nbreak", "", " spaced ", "emoji 🎉 עברית"}
+	var name lakelink.Value = names[w.r.IntN(len(names))]
+	if w.r.IntN(8) == 0 {
+		name = nil
+	}
+	return []lakelink.Value{id, name, created, strconv.Itoa(w.r.IntN(100000)) + "." + strconv.Itoa(w.r.IntN(100))}
+}
+
+func (w *workload) step(n int) {
+	for i := 0; i < n; i++ {
+		var tx []lakelink.Change
+		for j := 0; j < 1+w.r.IntN(3); j++ {
+			if w.r.IntN(3) == 0 {
+				a, b := int64(w.r.IntN(5)), fmt.Sprint("k", w.r.IntN(5))
+				k := fmt.Sprint(a, b)
+				switch {
+				case w.evs[k] && w.r.IntN(3) == 0:
+					tx = append(tx, lakelink.Change{Op: lakelink.OpDelete, Table: "event", Row: []lakelink.Value{a, b, nil}})
+					delete(w.evs, k)
+				case w.evs[k]:
+					tx = append(tx, lakelink.Change{Op: lakelink.OpUpdate, Table: "event", Row: []lakelink.Value{a, b, fmt.Sprint("n", w.r.IntN(99))}})
+				default:
+					tx = append(tx, lakelink.Change{Op: lakelink.OpInsert, Table: "event", Row: []lakelink.Value{a, b, "new"}})
+					w.evs[k] = true
+				}
+				continue
+			}
+			id := int64(w.r.IntN(50))
+			switch {
+			case w.live[id] && w.r.IntN(4) == 0:
+				tx = append(tx, lakelink.Change{Op: lakelink.OpDelete, Table: "account", Row: []lakelink.Value{id, nil, nil, nil}})
+				delete(w.live, id)
+			case w.live[id]:
+				tx = append(tx, lakelink.Change{Op: lakelink.OpUpdate, Table: "account", Row: w.accountRow(id)})
+			default:
+				tx = append(tx, lakelink.Change{Op: lakelink.OpInsert, Table: "account", Row: w.accountRow(id)})
+				w.live[id] = true
+			}
+		}
+		// The fake applies deletes by key and records the old row itself.
+		w.src.apply(tx...)
+	}
+}
+
+// lakeRow is one record read back from the lake.
+type lakeRow struct {
+	part    string
+	id      string
+	fields  []*string // every field; nil is NULL
+	version uint64
+	delete  bool
+}
+
+// readLake reads every live partition file of a folder, with the format's
+// reader, and the model.json attribute list.
+func readLake(t testing.TB, lake lakelink.Lake, folder string) []lakeRow {
+	t.Helper()
+	ctx := context.Background()
+	r, err := lake.Open(ctx, cdm.ModelPath)
+	if err != nil {
+		t.Fatalf("open model.json: %v", err)
+	}
+	data, _ := io.ReadAll(r)
+	r.Close()
+	cdmtest.MustValidateModel(t, data)
+	m, err := cdm.ParseModel(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent, ok := m.Entity(folder)
+	if !ok {
+		t.Fatalf("model.json has no entity %q", folder)
+	}
+	vf, df := -1, -1
+	for i, a := range ent.Attributes {
+		switch a.Name {
+		case "versionnumber":
+			vf = i
+		case "IsDelete":
+			df = i
+		}
+	}
+	objs, err := lake.List(ctx, folder+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []lakeRow
+	for _, o := range objs {
+		part, ok := livePartition(folder, o.Path)
+		if !ok {
+			continue
+		}
+		rc, err := lake.Open(ctx, o.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd := cdm.NewReader(bufio.NewReader(rc))
+		for {
+			rec, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", o.Path, err)
+			}
+			raw := cdm.SplitFields(nil, rec)
+			if len(raw) > len(ent.Attributes) {
+				t.Fatalf("%s: record with %d fields, model.json has %d attributes", o.Path, len(raw), len(ent.Attributes))
+			}
+			lr := lakeRow{part: part}
+			for _, f := range raw {
+				s, null := cdm.Field(f)
+				if null {
+					lr.fields = append(lr.fields, nil)
+				} else {
+					lr.fields = append(lr.fields, &s)
+				}
+			}
+			lr.id = *lr.fields[0]
+			lr.version, err = strconv.ParseUint(*lr.fields[vf], 10, 64)
+			if err != nil {
+				t.Fatalf("%s: versionnumber: %v", o.Path, err)
+			}
+			lr.delete = lr.fields[df] != nil && *lr.fields[df] == "True"
+			rows = append(rows, lr)
+		}
+		rc.Close()
+	}
+	return rows
+}
+
+// encodeRow gives the expected lake fields of a source row's columns: the
+// CSV field text, decoded, as the independent reader sees it.
+func encodeRow(t testing.TB, def lakelink.Table, row []lakelink.Value) []*string {
+	var out []*string
+	for i, c := range def.Columns {
+		if row[i] == nil {
+			out = append(out, nil)
+			continue
+		}
+		b, err := cdm.AppendValue(nil, c.Kind, row[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := cdm.Field(b)
+		out = append(out, &s)
+	}
+	return out
+}
+
+func show(f []*string) string {
+	var b strings.Builder
+	for _, s := range f {
+		if s == nil {
+			b.WriteString("<NULL>|")
+		} else {
+			b.WriteString(strconv.Quote(*s) + "|")
+		}
+	}
+	return b.String()
+}
+
+// checkInPlace asserts G1 for an in-place table: the lake holds exactly the
+// source's rows, each once, in the partition of its createdOn.
+func checkInPlace(t testing.TB, src *fakeSource, lake lakelink.Lake, table string) {
+	t.Helper()
+	def, rows := src.current(table)
+	got := map[string]lakeRow{}
+	for _, r := range readLake(t, lake, table) {
+		if _, dup := got[r.id]; dup {
+			t.Fatalf("%s: Id %s is in the lake twice", table, r.id)
+		}
+		got[r.id] = r
+	}
+	if len(got) != len(rows) {
+		t.Errorf("%s: lake has %d rows, source %d", table, len(got), len(rows))
+	}
+	for _, row := range rows {
+		id := fmt.Sprint(row[0])
+		lr, ok := got[id]
+		if !ok {
+			t.Errorf("%s: row %s missing from the lake", table, id)
+			continue
+		}
+		want := show(encodeRow(t, def, row))
+		if g := show(lr.fields[3 : 3+len(def.Columns)]); g != want {
+			t.Errorf("%s: row %s = %s, want %s", table, id, g, want)
+		}
+		wantPart, _ := cdm.PartitionName(cdm.GranularityYear, row[2])
+		if lr.part != wantPart {
+			t.Errorf("%s: row %s in partition %s, want %s", table, id, lr.part, wantPart)
+		}
+	}
+}
+
+// checkAppend asserts G1 for an append-only table: the lake holds exactly
+// the source's changes after the copy, each once.
+func checkAppend(t testing.TB, src *fakeSource, lake lakelink.Lake, table string, copyPos lakelink.Position) {
+	t.Helper()
+	src.mu.Lock()
+	var want []string
+	for _, e := range src.log {
+		if e.c.Table != table || e.c.Pos <= copyPos || e.c.Op == lakelink.OpSchema {
+			continue
+		}
+		key := fmt.Sprintf("%d:%v", e.c.Pos, e.c.Op == lakelink.OpDelete)
+		if e.c.Op != lakelink.OpDelete {
+			key += show(encodeRow(t, *e.def, e.c.Row))
+		}
+		want = append(want, key)
+	}
+	src.mu.Unlock()
+	var got []string
+	for _, r := range readLake(t, lake, table) {
+		if lakelink.Position(r.version) <= copyPos {
+			continue
+		}
+		key := fmt.Sprintf("%d:%v", r.version, r.delete)
+		if !r.delete {
+			key += show(r.fields[3:6])
+		}
+		got = append(got, key)
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("%s: lake changes differ from the source's:\n got %d: %.600s\nwant %d: %.600s", table, len(got), strings.Join(got, "\n"), len(want), strings.Join(want, "\n"))
+	}
+}
+
+// memLake is the in-memory lake with file:/// locations, as model.json
+// wants absolute URIs a reader understands.
+type memLake struct{ *laketest.Memory }
+
+func newMemLake() memLake { return memLake{laketest.NewMemory()} }
+
+func (m memLake) URL(path string) string { return "file:///lake/" + path }
+
+func testConfig() Config {
+	return Config{Link: "t", Logger: quiet, CommitInterval: 5 * time.Millisecond, IdleExit: 30 * time.Millisecond, retryBackoff: time.Millisecond}
+}
+
+func runOnce(t testing.TB, src lakelink.Source, lake lakelink.Lake) *State {
+	t.Helper()
+	e, err := New(src, lake, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.RunOnce(ctx); err != nil {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	st, err := ReadState(ctx, lake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestExportExact(t *testing.T) {
+	src := newFakeSource()
+	src.createTable(accountDef())
+	src.createTable(eventDef())
+	w := newWorkload(1, src)
+	w.step(40)
+	lake := newMemLake()
+	st := runOnce(t, src, lake)
+	if got := st.Tables["account"].Mode; got != lakelink.ModeInPlace {
+		t.Errorf("account mode = %s, want in place (it has createdon)", got)
+	}
+	if got := st.Tables["event"].Mode; got != lakelink.ModeAppendOnly {
+		t.Errorf("event mode = %s, want append only", got)
+	}
+	checkInPlace(t, src, lake, "account")
+	eventCopy := st.Tables["event"].CopyPosition
+	for round := 0; round < 5; round++ {
+		w.step(60)
+		st = runOnce(t, src, lake)
+		checkInPlace(t, src, lake, "account")
+		checkAppend(t, src, lake, "event", eventCopy)
+	}
+	if src.acked != st.Position || st.Position != src.pos {
+		t.Errorf("acked %d, state position %d, source at %d", src.acked, st.Position, src.pos)
+	}
+}
+
+// crashLake stops working at its n-th write, as a process killed at that
+// instant would: that write is left undone (an append half done), and no
+// later write happens. Reads go on working.
+type crashLake struct {
+	memLake
+	mu      sync.Mutex
+	n       int
+	writes  int
+	crashed bool
+}
+
+var errCrashed = errors.New("crashed")
+
+// write counts a write; it reports whether this one is the crash.
+func (c *crashLake) write() (crash bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.crashed {
+		return false, errCrashed
+	}
+	c.writes++
+	if c.writes == c.n {
+		c.crashed = true
+		return true, nil
+	}
+	return false, nil
+}
+
+type crashWriter struct {
+	io.WriteCloser
+	c      *crashLake
+	buf    []byte
+	append bool
+}
+
+func (w *crashWriter) Write(p []byte) (int, error) { w.buf = append(w.buf, p...); return len(p), nil }
+
+func (w *crashWriter) Close() error {
+	crash, err := w.c.write()
+	if err != nil {
+		return err
+	}
+	if crash {
+		if w.append {
+			// A torn tail: half the bytes reached the lake.
+			_, _ = w.WriteCloser.Write(w.buf[:len(w.buf)/2])
+			_ = w.WriteCloser.Close()
+		}
+		return errCrashed
+	}
+	if _, err := w.WriteCloser.Write(w.buf); err != nil {
+		return err
+	}
+	return w.WriteCloser.Close()
+}
+
+func (c *crashLake) Create(ctx context.Context, path string) (io.WriteCloser, error) {
+	w, err := c.memLake.Create(context.Background(), path)
+	return &crashWriter{WriteCloser: w, c: c}, err
+}
+
+func (c *crashLake) Append(ctx context.Context, path string, size int64) (io.WriteCloser, error) {
+	w, err := c.memLake.Append(context.Background(), path, size)
+	return &crashWriter{WriteCloser: w, c: c, append: true}, err
+}
+
+func (c *crashLake) Copy(ctx context.Context, src, dst string, n int64) error {
+	if crash, err := c.write(); crash || err != nil {
+		return errCrashed
+	}
+	return c.memLake.Copy(ctx, src, dst, n)
+}
+
+func (c *crashLake) Delete(ctx context.Context, path string) error {
+	if crash, err := c.write(); crash || err != nil {
+		return errCrashed
+	}
+	return c.memLake.Delete(ctx, path)
+}
+
+// TestExportCrash kills the export at every write of a round in turn, then
+// restarts it with other batch boundaries (a commit per transaction), and
+// checks G1 each time.
+func TestExportCrash(t *testing.T) {
+	setup := func(seed uint64) (*fakeSource, *workload, *crashLake, lakelink.Position) {
+		src := newFakeSource()
+		src.createTable(accountDef())
+		src.createTable(eventDef())
+		w := newWorkload(seed, src)
+		w.step(30)
+		lake := &crashLake{memLake: newMemLake()}
+		st := runOnce(t, src, lake)
+		w.step(40)
+		return src, w, lake, st.Tables["event"].CopyPosition
+	}
+	// Count the writes of one round.
+	src, _, lake, _ := setup(1)
+	before := lake.writes
+	runOnce(t, src, lake)
+	perRound := lake.writes - before
+	if perRound < 5 {
+		t.Fatalf("only %d writes per round", perRound)
+	}
+	for n := 1; n <= perRound; n++ {
+		src, _, lake, eventCopy := setup(uint64(100 + n))
+		lake.n = lake.writes + n
+		e, err := New(src, lake, testConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		_ = e.RunOnce(ctx) // runs into the crash, then keeps failing until ctx ends
+		cancel()
+		if !lake.crashed {
+			t.Fatalf("write %d: no crash happened", n)
+		}
+		lake.crashed, lake.n = false, 0
+		cfg := testConfig()
+		cfg.MaxBatchBytes = 1 // other batch boundaries than before the crash
+		e, err = New(src, lake, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+		if err := e.RunOnce(ctx); err != nil {
+			t.Fatalf("write %d: restart: %v", n, err)
+		}
+		cancel()
+		checkInPlace(t, src, lake, "account")
+		checkAppend(t, src, lake, "event", eventCopy)
+	}
+}
+
+func TestExportSchemaChange(t *testing.T) {
+	src := newFakeSource()
+	src.createTable(accountDef())
+	src.createTable(eventDef())
+	w := newWorkload(3, src)
+	w.step(20)
+	lake := newMemLake()
+	runOnce(t, src, lake)
+	src.addColumn("account", lakelink.Column{Name: "extra", Kind: lakelink.KindInt64, MaxLength: -1, Precision: -1, Scale: -1})
+	id := int64(1000)
+	src.apply(lakelink.Change{Op: lakelink.OpInsert, Table: "account", Row: []lakelink.Value{id, "x", nil, "1", int64(7)}})
+	runOnce(t, src, lake)
+	ent := modelEntity(t, lake, "account")
+	names := attrNames(ent)
+	want := "Id,SinkCreatedOn,SinkModifiedOn,id_,name,createdon,amount,versionnumber,IsDelete,extra"
+	if names != want {
+		t.Fatalf("attributes after ADD COLUMN = %s, want %s", names, want)
+	}
+	src.dropColumn("account", "name")
+	runOnce(t, src, lake)
+	if got := attrNames(modelEntity(t, lake, "account")); got != want {
+		t.Fatalf("attributes after DROP COLUMN = %s, want %s (dropped columns stay)", got, want)
+	}
+	src.apply(lakelink.Change{Op: lakelink.OpUpdate, Table: "account", Row: []lakelink.Value{id, nil, "2", int64(8)}})
+	runOnce(t, src, lake)
+	for _, r := range readLake(t, lake, "account") {
+		if r.id != "1000" {
+			continue
+		}
+		if r.fields[4] != nil || *r.fields[6] != "2" || *r.fields[9] != "8" {
+			t.Fatalf("row after DROP COLUMN = %s, want name empty, amount 2, extra 8", show(r.fields))
+		}
+		return
+	}
+	t.Fatal("row 1000 not in the lake")
+}
+
+func TestExportBadValue(t *testing.T) {
+	src := newFakeSource()
+	src.createTable(accountDef())
+	src.createTable(eventDef())
+	src.apply(lakelink.Change{Op: lakelink.OpInsert, Table: "event", Row: []lakelink.Value{int64(1), "a", "fine"}})
+	lake := newMemLake()
+	runOnce(t, src, lake)
+	src.apply(lakelink.Change{Op: lakelink.OpInsert, Table: "account", Row: []lakelink.Value{int64(1), "ok", nil, lakelink.BadValue{Raw: "12abc", Reason: "text in a NUMERIC column"}}})
+	src.apply(lakelink.Change{Op: lakelink.OpInsert, Table: "event", Row: []lakelink.Value{int64(2), "b", "still going"}})
+	st := runOnce(t, src, lake)
+	msg := st.Tables["account"].Error
+	for _, want := range []string{`"account"`, `"amount"`, "12abc", "key 1"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not name %s", msg, want)
+		}
+	}
+	var bad *lakelink.BadValueError
+	_ = errors.As(nil, &bad)
+	if n := len(readLake(t, lake, "event")); n != 2 {
+		t.Errorf("event has %d rows, want 2: the other table must go on", n)
+	}
+}
+
+func TestSnapshotsAndRetention(t *testing.T) {
+	src := newFakeSource()
+	src.createTable(accountDef())
+	src.createTable(eventDef())
+	w := newWorkload(4, src)
+	w.step(20)
+	lake := newMemLake()
+	named := map[string]string{} // file → content when first named
+	clock := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	lakelink.Now = func() time.Time { clock = clock.Add(time.Minute); return clock }
+	defer func() { lakelink.Now = func() time.Time { return time.Now().UTC() } }()
+	for i := 0; i < 9; i++ {
+		w.step(10)
+		runOnce(t, src, lake)
+		ent := modelEntity(t, lake, "account")
+		if len(ent.Partitions) == 0 {
+			t.Fatal("model.json names no partitions")
+		}
+		for _, p := range ent.Partitions {
+			path := strings.TrimPrefix(p.Location, "file:///lake/")
+			if !strings.Contains(path, "/Snapshot/") {
+				t.Fatalf("model.json names %s, not a Snapshot file", p.Location)
+			}
+			content := readAll(t, lake, path)
+			if old, ok := named[path]; ok && old != content {
+				t.Fatalf("%s changed after model.json named it", path)
+			}
+			named[path] = content
+		}
+	}
+	objs, _ := lake.List(context.Background(), "account/Snapshot/")
+	perPart := map[string]int{}
+	for _, o := range objs {
+		p, _, ok := cdm.ParseSnapshotPath("account", o.Path)
+		if !ok {
+			t.Fatalf("odd snapshot file %s", o.Path)
+		}
+		perPart[p]++
+	}
+	for p, n := range perPart {
+		if n > 5 {
+			t.Errorf("partition %s keeps %d snapshots, retention is 5", p, n)
+		}
+	}
+}
+
+func modelEntity(t testing.TB, lake lakelink.Lake, name string) cdm.Entity {
+	t.Helper()
+	data := readAll(t, lake, cdm.ModelPath)
+	cdmtest.MustValidateModel(t, []byte(data))
+	m, err := cdm.ParseModel([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := m.Entity(name)
+	if !ok {
+		t.Fatalf("no entity %s", name)
+	}
+	return e
+}
+
+func attrNames(e cdm.Entity) string {
+	var names []string
+	for _, a := range e.Attributes {
+		names = append(names, a.Name)
+	}
+	return strings.Join(names, ",")
+}
+
+func readAll(t testing.TB, lake lakelink.Lake, path string) string {
+	t.Helper()
+	r, err := lake.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

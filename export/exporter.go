@@ -1,0 +1,521 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lakelink/lakelink"
+	"github.com/lakelink/lakelink/cdm"
+)
+
+// Exporter runs one link: initial writes, then continuous incremental
+// writes, commits and snapshots.
+type Exporter struct {
+	src  lakelink.Source
+	lake lakelink.Lake
+	cfg  Config
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	progress Progress
+	warned   map[string]bool
+}
+
+// New returns an Exporter for one link. It checks the configuration; it
+// does not touch the source or the lake until Run.
+func New(src lakelink.Source, lake lakelink.Lake, cfg Config) (*Exporter, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Exporter{
+		src: src, lake: lake, cfg: cfg,
+		log:      cfg.Logger.With(slog.String("link", cfg.Link)),
+		progress: Progress{Link: cfg.Link},
+		warned:   map[string]bool{},
+	}, nil
+}
+
+// permanentError is an error that retrying can't fix.
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+func permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// Run exports until ctx is canceled, then finishes the commit in flight and
+// returns nil. Errors of the source or the lake are retried with
+// exponential backoff; an error retrying can't fix (a table that can't be
+// linked, a lake that belongs to another link) is returned.
+func (e *Exporter) Run(ctx context.Context) error { return e.run(ctx, false) }
+
+// RunOnce exports everything the source has committed up to now (initial
+// writes included), commits, takes a snapshot and returns.
+func (e *Exporter) RunOnce(ctx context.Context) error { return e.run(ctx, true) }
+
+func (e *Exporter) run(ctx context.Context, once bool) error {
+	backoff := e.cfg.retryBackoff
+	var lastErr string
+	for {
+		err := e.session(ctx, once)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		var pe permanentError
+		if errors.As(err, &pe) {
+			return pe.err
+		}
+		// Log each backoff step once, not every retry of the same error.
+		if err.Error() != lastErr || backoff >= time.Minute {
+			e.log.Warn("export interrupted; retrying", slog.Any("err", err), slog.Duration("backoff", backoff))
+			lastErr = err.Error()
+		}
+		e.setDown(err.Error())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		if backoff < time.Minute {
+			backoff *= 2
+		}
+	}
+}
+
+// session runs the export from the lake's committed state until ctx ends,
+// an error occurs, or (once) the source is caught up.
+func (e *Exporter) session(ctx context.Context, once bool) error {
+	st, err := ReadState(ctx, e.lake)
+	switch {
+	case isNotExist(err):
+		st = newState(e.cfg.Link, e.cfg.Source)
+	case err != nil:
+		return err
+	case st.Link != e.cfg.Link:
+		return permanent(fmt.Errorf("lake %s holds the export of link %q, not %q: use another lake or prefix, or the same link name", e.lake, st.Link, e.cfg.Link))
+	}
+	if e.cfg.Source != "" {
+		st.Source = e.cfg.Source
+	}
+	tables, err := e.linkTables(ctx, st)
+	if err != nil {
+		return err
+	}
+	if err := e.recover(ctx, st, tables); err != nil {
+		return err
+	}
+	if err := e.writeModel(ctx, st); err != nil {
+		return err
+	}
+	copied := false
+	for _, name := range sortedKeys(tables) {
+		t := tables[name]
+		if t.st.InitialSync == SyncCompleted || t.st.Error != "" {
+			continue
+		}
+		if err := e.copyTable(ctx, st, t); err != nil {
+			return err
+		}
+		copied = true
+	}
+	e.setDown("")
+	if copied {
+		if err := e.snapshot(ctx, st, tables); err != nil {
+			return err
+		}
+	}
+	return e.stream(ctx, st, tables, once)
+}
+
+// linkTables decides which tables the link exports, installs their change
+// tracking, and returns their working views.
+func (e *Exporter) linkTables(ctx context.Context, st *State) (map[string]*table, error) {
+	infos, err := e.src.Tables(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list source tables: %w", err)
+	}
+	byName := map[string]lakelink.TableInfo{}
+	for _, ti := range infos {
+		byName[ti.Name] = ti
+	}
+	var settings []lakelink.TableSettings
+	if len(e.cfg.Tables) > 0 {
+		for _, s := range e.cfg.Tables {
+			ti, ok := byName[s.Name]
+			if !ok {
+				return nil, permanent(&lakelink.NotLinkableError{Table: s.Name, Reason: "the source has no such table"})
+			}
+			if reason := Unlinkable(ti); reason != "" {
+				return nil, permanent(&lakelink.NotLinkableError{Table: s.Name, Reason: reason})
+			}
+			settings = append(settings, s)
+		}
+	} else {
+		for _, ti := range infos {
+			if reason := Unlinkable(ti); reason != "" {
+				if !e.warned[ti.Name] {
+					e.log.Warn("table not linked", slog.String("table", ti.Name), slog.String("reason", reason))
+					e.warned[ti.Name] = true
+				}
+				continue
+			}
+			settings = append(settings, lakelink.TableSettings{Name: ti.Name})
+		}
+	}
+	tables := map[string]*table{}
+	folders := map[string]string{}
+	names := make([]string, 0, len(settings))
+	for _, s := range settings {
+		ti := byName[s.Name]
+		folder, _ := cdm.TableFolder(ti.Name)
+		if other, dup := folders[folder]; dup {
+			return nil, permanent(fmt.Errorf("tables %q and %q would both be written to folder %q: link only one of them", other, ti.Name, folder))
+		}
+		folders[folder] = ti.Name
+		ts := st.Tables[ti.Name]
+		if ts == nil {
+			rs, err := resolveSettings(ti.Table, s, e.cfg.Defaults)
+			if err != nil {
+				return nil, permanent(err)
+			}
+			ts = &TableState{
+				Source: ti.Name, Folder: folder, Mode: rs.Mode, Partition: rs.Partition, CreatedOn: rs.CreatedOn,
+				InitialSync: SyncNotStarted, Partitions: map[string]*PartState{},
+			}
+			if ts.CreatedOn == "" {
+				ts.Partition = ""
+			}
+			st.Tables[ti.Name] = ts
+		}
+		tables[ti.Name] = &table{st: ts, created: -1, link: e.cfg.Link}
+		names = append(names, ti.Name)
+	}
+	if err := e.src.Track(ctx, e.cfg.Link, names); err != nil {
+		var nl *lakelink.NotLinkableError
+		if errors.As(err, &nl) {
+			return nil, permanent(err)
+		}
+		return nil, fmt.Errorf("install change tracking: %w", err)
+	}
+	return tables, nil
+}
+
+// Unlinkable says why a table can't be linked, or "" when it can: the
+// source's reason, or a name the lake format can't hold.
+func Unlinkable(ti lakelink.TableInfo) string {
+	if !ti.Linkable {
+		return ti.Reason
+	}
+	if _, err := cdm.TableFolder(ti.Name); err != nil {
+		return err.Error()
+	}
+	taken := map[string]bool{}
+	for _, c := range ti.Columns {
+		if err := cdm.CheckAttributeName(lakeName(c.Name, taken)); err != nil {
+			return err.Error()
+		}
+	}
+	return ""
+}
+
+// recover makes the lake match its state after a crash: append-only files
+// are cut back to their committed length, and files a crashed commit
+// created for partitions the state does not know are removed.
+func (e *Exporter) recover(ctx context.Context, st *State, tables map[string]*table) error {
+	for _, name := range sortedKeys(tables) {
+		ts := tables[name].st
+		if ts.Mode != lakelink.ModeAppendOnly || ts.InitialSync != SyncCompleted {
+			continue
+		}
+		objs, err := e.lake.List(ctx, ts.Folder+"/")
+		if err != nil {
+			return fmt.Errorf("recover %s: %w", ts.Folder, err)
+		}
+		for _, o := range objs {
+			part, ok := livePartition(ts.Folder, o.Path)
+			if !ok {
+				continue
+			}
+			p := ts.Partitions[part]
+			switch {
+			case p == nil || p.Size == 0:
+				if err := e.lake.Delete(ctx, o.Path); err != nil {
+					return fmt.Errorf("recover %s: %w", o.Path, err)
+				}
+			case o.Size > p.Size:
+				e.log.Info("cutting an uncommitted tail", slog.String("file", o.Path), slog.Int64("committed", p.Size), slog.Int64("size", o.Size))
+				if err := appendTo(ctx, e.lake, o.Path, p.Size, nil); err != nil {
+					return fmt.Errorf("recover %s: %w", o.Path, err)
+				}
+			case o.Size < p.Size:
+				return permanent(fmt.Errorf("recover %s: the lake holds %d bytes but %d were committed: the lake lost data; resync the table", o.Path, o.Size, p.Size))
+			}
+		}
+	}
+	return nil
+}
+
+// stream applies the change stream from the state's position.
+func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*table, once bool) error {
+	s, err := e.src.Stream(ctx, e.cfg.Link, st.Position)
+	if err != nil {
+		return fmt.Errorf("start change stream: %w", err)
+	}
+	defer s.Close()
+	repairUntil := st.Pending
+	if repairUntil <= st.Position {
+		repairUntil = 0
+	}
+	b := newBatch()
+	atBoundary := true
+	meta := false
+	idleSince := time.Now()
+	var scratch []byte
+	var modified string
+	var modifiedSec int64 = -1
+
+	pending := func() bool { return meta || b.end > st.Position }
+	commit := func(ctx context.Context) error {
+		if err := e.commit(ctx, st, tables, b, s, repairUntil > 0 && b.first <= repairUntil, meta); err != nil {
+			return err
+		}
+		b, meta = newBatch(), false
+		return nil
+	}
+	for {
+		wait := e.cfg.CommitInterval
+		switch {
+		case !b.start.IsZero():
+			wait = time.Until(b.start.Add(e.cfg.CommitInterval))
+		case once:
+			wait = e.cfg.IdleExit / 4
+		}
+		if wait < time.Millisecond {
+			wait = time.Millisecond
+		}
+		nctx, cancel := context.WithTimeout(ctx, wait)
+		c, err := s.Next(nctx)
+		cancel()
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			// Shutting down: finish the commit in flight, then stop.
+			if atBoundary && pending() {
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer cancel()
+				return commit(cctx)
+			}
+			return nil
+		case errors.Is(err, context.DeadlineExceeded):
+			if atBoundary && pending() && time.Since(b.start) >= e.cfg.CommitInterval {
+				if err := commit(ctx); err != nil {
+					return err
+				}
+			}
+			if !pending() {
+				if once && time.Since(idleSince) >= e.cfg.IdleExit {
+					return e.snapshot(ctx, st, tables)
+				}
+				if time.Since(st.Snapshot) >= e.cfg.SnapshotInterval {
+					if err := e.snapshot(ctx, st, tables); err != nil {
+						return err
+					}
+				}
+			}
+			continue
+		default:
+			return fmt.Errorf("change stream: %w", err)
+		}
+		idleSince = time.Now()
+		if b.start.IsZero() {
+			b.start = idleSince
+		}
+		now := lakelink.Now()
+		if sec := now.Unix(); sec != modifiedSec {
+			modified, modifiedSec = cdm.FormatSinkTime(now), sec
+		}
+		switch c.Op {
+		case lakelink.OpCommit:
+			atBoundary = true
+			if c.Pos > b.end {
+				b.end = c.Pos
+			}
+			if b.bytes >= e.cfg.MaxBatchBytes || (pending() && time.Since(b.start) >= e.cfg.CommitInterval) {
+				if err := commit(ctx); err != nil {
+					return err
+				}
+			}
+			continue
+		case lakelink.OpSchema:
+			t := tables[c.Table]
+			if t == nil || t.st.Error != "" || c.Schema == nil {
+				continue
+			}
+			changed, err := t.setDefinition(*c.Schema)
+			if err != nil {
+				e.failTable(t, b, err)
+				meta = true
+				continue
+			}
+			if changed {
+				e.log.Info("table schema changed", slog.String("table", t.st.Source), slog.Int("columns", len(t.st.Columns)))
+				meta = true
+			}
+			continue
+		}
+		atBoundary = false
+		t := tables[c.Table]
+		if t == nil || t.st.Error != "" || c.Pos <= t.st.CopyPosition {
+			continue
+		}
+		if t.def.Columns == nil {
+			return fmt.Errorf("change stream: a %s of table %q came before its schema", c.Op, c.Table)
+		}
+		b.noteChange(c.Pos, now)
+		if t.st.Mode == lakelink.ModeInPlace {
+			scratch, err = b.addInPlace(t, c, now, modified, scratch)
+		} else {
+			scratch, err = b.addAppend(t, c, now, modified, scratch)
+		}
+		if err != nil {
+			e.failTable(t, b, err)
+			meta = true
+			continue
+		}
+		t.st.LastPos = c.Pos
+	}
+}
+
+// failTable stops one table: its share of the batch is dropped and the
+// error is kept in the state, shown by status. The other tables go on.
+func (e *Exporter) failTable(t *table, b *batch, err error) {
+	e.log.Error("table stopped", slog.String("table", t.st.Source), slog.Any("err", err))
+	t.st.Error = err.Error()
+	if t.st.InitialSync != SyncCompleted {
+		t.st.InitialSync = SyncFailed
+	}
+	delete(b.tables, t.st.Source)
+}
+
+// commit publishes a batch: data files, then metadata, then the state
+// record, then the source's ack.
+func (e *Exporter) commit(ctx context.Context, st *State, tables map[string]*table, b *batch, s lakelink.Stream, repair, meta bool) error {
+	now := lakelink.Now()
+	names := sortedKeys(b.tables)
+	inPlace := false
+	for _, name := range names {
+		if tables[name].st.Mode == lakelink.ModeInPlace && len(b.tables[name].rows) > 0 {
+			inPlace = true
+		}
+	}
+	if inPlace && b.end > st.Position {
+		// Say what may be in the lake beyond the state before writing it,
+		// so that a restart knows to repair (see merger).
+		st.Pending = b.end
+		if err := writeState(ctx, e.lake, st); err != nil {
+			return err
+		}
+	}
+	for _, name := range names {
+		t, tb := tables[name], b.tables[name]
+		if t.st.Mode == lakelink.ModeInPlace {
+			if len(tb.rows) == 0 {
+				continue
+			}
+			parts, err := mergeTable(ctx, e.lake, t, tb, repair)
+			if err != nil {
+				return err
+			}
+			for p, ps := range parts {
+				old := t.st.part(p)
+				old.Size, old.Rows, old.Changed = ps.Size, ps.Rows, true
+			}
+		} else {
+			for _, p := range sortedKeys(tb.appends) {
+				ab := tb.appends[p]
+				ps := t.st.part(p)
+				path := cdm.PartitionPath(t.st.Folder, p)
+				if err := appendTo(ctx, e.lake, path, ps.Size, ab.data); err != nil {
+					return err
+				}
+				ps.Size += int64(len(ab.data))
+				ps.Rows += ab.rows
+				ps.Changed = true
+			}
+		}
+		var rows int64
+		for _, p := range t.st.Partitions {
+			rows += p.Rows
+		}
+		t.st.Rows = rows
+		t.st.LastCommit = now
+	}
+	if meta {
+		for _, name := range sortedKeys(tables) {
+			if err := e.writeTableMeta(ctx, tables[name].st); err != nil {
+				return err
+			}
+		}
+		if err := e.writeModel(ctx, st); err != nil {
+			return err
+		}
+	}
+	if b.end > st.Position {
+		st.Position = b.end
+	}
+	st.Pending = 0
+	st.Commit++
+	st.CommitTime = now
+	if err := writeState(ctx, e.lake, st); err != nil {
+		return err
+	}
+	if err := s.Ack(ctx, st.Position); err != nil {
+		return fmt.Errorf("ack position %d: %w", st.Position, err)
+	}
+	lag := time.Duration(0)
+	if !b.start.IsZero() {
+		lag = time.Since(b.start)
+	}
+	e.noteCommit(st, tables, b.changes, lag)
+	e.log.Debug("commit", slog.Uint64("commit", st.Commit), slog.String("position", st.Position.String()), slog.Int("changes", b.changes), slog.Duration("lag", lag))
+	return nil
+}
+
+// livePartition reports whether path is a live partition file of the
+// folder, and which partition.
+func livePartition(folder, path string) (string, bool) {
+	if len(path) <= len(folder)+1 || path[:len(folder)+1] != folder+"/" {
+		return "", false
+	}
+	rest := path[len(folder)+1:]
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == '/' {
+			return "", false
+		}
+	}
+	if len(rest) < 5 || rest[len(rest)-4:] != ".csv" {
+		return "", false
+	}
+	return rest[:len(rest)-4], true
+}
+
+// sortedTables returns the tables sorted by folder name.
+func sortedTables(st *State) []*TableState {
+	list := make([]*TableState, 0, len(st.Tables))
+	for _, t := range st.Tables {
+		list = append(list, t)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Folder < list[j].Folder })
+	return list
+}

@@ -1,0 +1,251 @@
+package export
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lakelink/lakelink"
+	"github.com/lakelink/lakelink/cdm"
+)
+
+// StatePath is where a link's export state lives in the lake.
+const StatePath = cdm.StateFolder + "/state.json"
+
+// stateVersion is the version of the state record's shape.
+const stateVersion = 1
+
+// Initial sync states, as model.json's Athena:InitialSyncState names them.
+const (
+	SyncNotStarted = "NotStarted"
+	SyncInProgress = "InProgress"
+	SyncCompleted  = "Completed"
+	SyncFailed     = "Failed"
+)
+
+// State is the export state of one link, kept in the lake next to the data
+// it describes. It is replaced atomically at every commit; everything it
+// names is durable before it is written.
+type State struct {
+	Version  int               `json:"version"`
+	Link     string            `json:"link"`
+	Source   string            `json:"source"`
+	Position lakelink.Position `json:"position"` // every change up to here is in the lake
+	Commit   uint64            `json:"commit"`   // number of commits so far
+	// Pending, when beyond Position, is the end of a commit that was being
+	// written: the lake may hold in-place changes up to it.
+	Pending    lakelink.Position      `json:"pending,omitempty"`
+	CommitTime time.Time              `json:"commitTime,omitzero"`
+	Snapshot   time.Time              `json:"snapshot,omitzero"` // when the last snapshot was taken
+	Tables     map[string]*TableState `json:"tables"`            // by source table name
+}
+
+// TableState is the export state of one table.
+type TableState struct {
+	Source    string `json:"source"`    // the source's name of the table
+	Folder    string `json:"folder"`    // its folder (and entity) name in the lake
+	Mode      string `json:"mode"`      // lakelink.ModeInPlace or lakelink.ModeAppendOnly
+	Partition string `json:"partition"` // lakelink.PartitionYear or PartitionMonth; "" when numbered
+	CreatedOn string `json:"createdOn,omitempty"`
+
+	Key     []string        `json:"key"` // key column names, in key order
+	KeyKind []lakelink.Kind `json:"keyKinds"`
+	Columns []ColState      `json:"columns"` // source columns in lake order, dropped ones kept
+	Initial int             `json:"initial"` // how many of Columns stand before versionnumber
+
+	InitialSync          string            `json:"initialSync"`
+	InitialSyncCompleted time.Time         `json:"initialSyncCompleted,omitzero"`
+	CopyPosition         lakelink.Position `json:"copyPosition"` // changes at or before it are in the copy
+
+	Rows       int64                 `json:"rows"`
+	Partitions map[string]*PartState `json:"partitions"`
+	Numbered   int                   `json:"numbered,omitempty"` // the current numbered partition
+	LastCommit time.Time             `json:"lastCommit,omitzero"`
+	LastPos    lakelink.Position     `json:"lastPosition,omitempty"` // the last change exported
+	Error      string                `json:"error,omitempty"`        // why the table stopped
+}
+
+// ColState is one source column as the lake knows it.
+type ColState struct {
+	Name      string        `json:"name"`           // the source's name
+	Attr      string        `json:"attr,omitempty"` // the lake's name, when it differs (see lakeName)
+	Kind      lakelink.Kind `json:"kind"`
+	Type      string        `json:"type"`
+	MaxLength int           `json:"maxLength"`
+	Precision int           `json:"precision"`
+	Scale     int           `json:"scale"`
+	Options   []string      `json:"options,omitempty"`
+	Dropped   bool          `json:"dropped,omitempty"`
+}
+
+// PartState is one partition of a table.
+type PartState struct {
+	Size      int64   `json:"size"`      // committed length of the live file
+	Rows      int64   `json:"rows"`      // rows (in place) or records (append only) in it
+	Changed   bool    `json:"changed"`   // changed since its last snapshot
+	Snapshots []int64 `json:"snapshots"` // unix seconds of its snapshot files, oldest first
+}
+
+func newState(link, source string) *State {
+	return &State{Version: stateVersion, Link: link, Source: source, Tables: map[string]*TableState{}}
+}
+
+// column returns the lakelink.Column of a ColState, named as in the lake.
+func (c ColState) column() lakelink.Column {
+	name := c.Name
+	if c.Attr != "" {
+		name = c.Attr
+	}
+	return lakelink.Column{Name: name, Kind: c.Kind, Type: c.Type, MaxLength: c.MaxLength, Precision: c.Precision, Scale: c.Scale, Options: c.Options}
+}
+
+func colState(c lakelink.Column) ColState {
+	return ColState{Name: c.Name, Kind: c.Kind, Type: c.Type, MaxLength: c.MaxLength, Precision: c.Precision, Scale: c.Scale, Options: c.Options}
+}
+
+// lakeName is the attribute name of a source column: its own name, unless
+// that is (ignoring case) a system attribute's or another column's, when
+// underscores are added until it is unique. A table whose key column is
+// "id" thus gets the attribute "id_" beside the system column Id.
+func lakeName(name string, taken map[string]bool) string {
+	for _, sys := range []string{"Id", "SinkCreatedOn", "SinkModifiedOn", "versionnumber", "IsDelete"} {
+		taken[strings.ToLower(sys)] = true
+	}
+	for taken[strings.ToLower(name)] {
+		name += "_"
+	}
+	taken[strings.ToLower(name)] = true
+	return name
+}
+
+// attributes returns the table's model.json attributes in lake order: Id,
+// SinkCreatedOn, SinkModifiedOn, the initial columns, versionnumber,
+// IsDelete, then the columns added later.
+func (t *TableState) attributes() []cdm.Attribute {
+	attrs := []cdm.Attribute{cdm.IDAttribute(t.KeyKind), cdm.SystemAttribute("SinkCreatedOn"), cdm.SystemAttribute("SinkModifiedOn")}
+	for _, c := range t.Columns[:t.Initial] {
+		attrs = append(attrs, cdm.ColumnAttribute(c.column()))
+	}
+	attrs = append(attrs, cdm.SystemAttribute("versionnumber"), cdm.SystemAttribute("IsDelete"))
+	for _, c := range t.Columns[t.Initial:] {
+		attrs = append(attrs, cdm.ColumnAttribute(c.column()))
+	}
+	return attrs
+}
+
+// granularity is the table's Athena:PartitionGranularity.
+func (t *TableState) granularity() string {
+	switch {
+	case t.CreatedOn == "":
+		return cdm.GranularityNone
+	case t.Partition == lakelink.PartitionMonth:
+		return cdm.GranularityMonth
+	}
+	return cdm.GranularityYear
+}
+
+func (t *TableState) writeMode() string {
+	if t.Mode == lakelink.ModeInPlace {
+		return "InPlaceUpdate"
+	}
+	return "AppendOnly"
+}
+
+// partitionNames returns the table's partitions, sorted.
+func (t *TableState) partitionNames() []string {
+	names := make([]string, 0, len(t.Partitions))
+	for n := range t.Partitions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (t *TableState) part(name string) *PartState {
+	p := t.Partitions[name]
+	if p == nil {
+		p = &PartState{}
+		t.Partitions[name] = p
+	}
+	return p
+}
+
+// clone returns a deep copy, so that a commit can prepare the next state
+// while the last committed one stays intact until the new one is durable.
+func (s *State) clone() *State {
+	data, err := json.Marshal(s)
+	if err != nil {
+		panic(fmt.Sprintf("export: clone state: %v", err)) // only plain data: can't fail
+	}
+	var c State
+	if err := json.Unmarshal(data, &c); err != nil {
+		panic(fmt.Sprintf("export: clone state: %v", err))
+	}
+	return &c
+}
+
+// ReadState reads a link's export state from the lake; a lake without one
+// gives an error wrapping lakelink.ErrNotExist.
+func ReadState(ctx context.Context, lake lakelink.Lake) (*State, error) {
+	r, err := lake.Open(ctx, StatePath)
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("read state %s: %w", lake.URL(StatePath), err)
+	}
+	if s.Version != stateVersion {
+		return nil, fmt.Errorf("read state %s: version %d, this lakelink knows version %d", lake.URL(StatePath), s.Version, stateVersion)
+	}
+	if s.Tables == nil {
+		s.Tables = map[string]*TableState{}
+	}
+	for _, t := range s.Tables {
+		if t.Partitions == nil {
+			t.Partitions = map[string]*PartState{}
+		}
+	}
+	return &s, nil
+}
+
+// writeState replaces the state record atomically.
+func writeState(ctx context.Context, lake lakelink.Lake, s *State) error {
+	data, err := json.MarshalIndent(s, "", " ")
+	if err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return writeObject(ctx, lake, StatePath, data)
+}
+
+// writeObject writes a small object whole; it is visible only once complete.
+func writeObject(ctx context.Context, lake lakelink.Lake, path string, data []byte) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := lake.Create(ctx, path)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := w.Write(data); err != nil {
+		cancel()
+		_ = w.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// isNotExist reports whether err says an object is missing.
+func isNotExist(err error) bool { return errors.Is(err, lakelink.ErrNotExist) }

@@ -1,0 +1,208 @@
+package export
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/lakelink/lakelink"
+	"github.com/lakelink/lakelink/cdm"
+)
+
+// table is the engine's working view of one exported table: its state, the
+// source definition its rows currently follow, and how a source row maps
+// onto the lake's columns.
+type table struct {
+	st      *TableState
+	def     lakelink.Table // the definition rows follow now
+	colMap  []int          // for each st.Columns entry, the index in def.Columns, or -1
+	keyIdx  []int          // indexes into def.Columns of the key columns
+	created int            // index into def.Columns of createdOn, or -1
+	link    string
+}
+
+// versionField is the field index of versionnumber in the table's records.
+func (t *table) versionField() int { return 3 + t.st.Initial }
+
+// setDefinition makes rows follow def from now on: columns new to the lake
+// are added at the end, columns gone from def are kept as dropped. It
+// reports whether the lake's attribute list changed, and refuses a change it
+// can't follow (a key change, or a column that changed its kind).
+func (t *table) setDefinition(def lakelink.Table) (changed bool, err error) {
+	st := t.st
+	keyNames := make([]string, len(def.Key))
+	for i, k := range def.Key {
+		keyNames[i] = def.Columns[k].Name
+	}
+	if len(st.Key) > 0 && fmt.Sprint(st.Key) != fmt.Sprint(keyNames) {
+		return false, fmt.Errorf("table %q: its key changed from %v to %v; run `lakelink resync --table %s`", st.Source, st.Key, keyNames, st.Source)
+	}
+	seen := map[string]bool{}
+	taken := map[string]bool{}
+	for _, c := range st.Columns {
+		taken[strings.ToLower(c.column().Name)] = true
+	}
+	for _, c := range def.Columns {
+		seen[c.Name] = true
+		found := false
+		for i := range st.Columns {
+			lc := &st.Columns[i]
+			if lc.Name != c.Name {
+				continue
+			}
+			found = true
+			if lc.Kind != c.Kind {
+				return false, fmt.Errorf("table %q: column %q changed type from %s (%s) to %s (%s); run `lakelink resync --table %s` to export it again", st.Source, c.Name, lc.Type, lc.Kind, c.Type, c.Kind, st.Source)
+			}
+			if lc.Dropped {
+				lc.Dropped = false
+				changed = true
+			}
+			if lc.Type != c.Type || lc.MaxLength != c.MaxLength || lc.Precision != c.Precision || lc.Scale != c.Scale {
+				attr := lc.Attr
+				*lc = colState(c)
+				lc.Attr = attr
+				changed = true
+			}
+		}
+		if !found {
+			cs := colState(c)
+			if n := lakeName(c.Name, taken); n != c.Name {
+				cs.Attr = n
+			}
+			if err := cdm.CheckAttributeName(cs.column().Name); err != nil {
+				return false, fmt.Errorf("table %q: %w", st.Source, err)
+			}
+			st.Columns = append(st.Columns, cs)
+			changed = true
+		}
+	}
+	for i := range st.Columns {
+		if !seen[st.Columns[i].Name] && !st.Columns[i].Dropped {
+			st.Columns[i].Dropped = true
+			changed = true
+		}
+	}
+	if len(st.Key) == 0 {
+		st.Key = keyNames
+		st.KeyKind = make([]lakelink.Kind, len(def.Key))
+		for i, k := range def.Key {
+			st.KeyKind[i] = def.Columns[k].Kind
+		}
+	}
+	t.def = def
+	t.colMap = make([]int, len(st.Columns))
+	for i, c := range st.Columns {
+		t.colMap[i] = -1
+		if !c.Dropped {
+			t.colMap[i] = def.ColumnIndex(c.Name)
+		}
+	}
+	t.keyIdx = append([]int(nil), def.Key...)
+	t.created = -1
+	if st.CreatedOn != "" {
+		t.created = def.ColumnIndex(st.CreatedOn)
+	}
+	return changed, nil
+}
+
+// rowError turns a cdm.ValueError into a BadValueError naming the link,
+// table, column and key.
+func (t *table) rowError(err error, column string, id []byte) error {
+	bad := &lakelink.BadValueError{Link: t.link, Table: t.st.Source, Column: column, Key: string(id)}
+	var ve *cdm.ValueError
+	if errors.As(err, &ve) {
+		bad.Value, bad.Reason = ve.Value, ve.Reason
+	} else {
+		bad.Reason = err.Error()
+	}
+	return bad
+}
+
+// encodeID appends the row's Id field.
+func (t *table) encodeID(dst []byte, row []lakelink.Value) ([]byte, error) {
+	key := make([]lakelink.Value, len(t.keyIdx))
+	for i, k := range t.keyIdx {
+		key[i] = row[k]
+		if key[i] == nil {
+			return dst, t.rowError(fmt.Errorf("key column is NULL"), t.def.Columns[k].Name, []byte("NULL"))
+		}
+	}
+	out, err := cdm.AppendID(dst, t.st.KeyKind, key)
+	if err != nil {
+		col := t.st.Key[0]
+		return dst, t.rowError(err, col, []byte(fmt.Sprint(key...)))
+	}
+	return out, nil
+}
+
+// encodeRest appends everything of a record after SinkModifiedOn: the
+// columns, versionnumber, IsDelete, the added columns, and the newline. A
+// delete writes its columns empty.
+func (t *table) encodeRest(dst []byte, row []lakelink.Value, pos lakelink.Position, isDelete bool, id []byte) ([]byte, error) {
+	var err error
+	for i, c := range t.st.Columns {
+		if i == t.st.Initial {
+			dst = t.appendSystemTail(dst, pos, isDelete)
+		}
+		dst = append(dst, ',')
+		if isDelete {
+			continue
+		}
+		j := t.colMap[i]
+		if j < 0 || j >= len(row) {
+			continue
+		}
+		dst, err = cdm.AppendValue(dst, c.Kind, row[j])
+		if err != nil {
+			return dst, t.rowError(err, c.Name, id)
+		}
+	}
+	if len(t.st.Columns) == t.st.Initial {
+		dst = t.appendSystemTail(dst, pos, isDelete)
+	}
+	return append(dst, '\n'), nil
+}
+
+func (t *table) appendSystemTail(dst []byte, pos lakelink.Position, isDelete bool) []byte {
+	dst = append(dst, ',')
+	dst = strconv.AppendUint(dst, uint64(pos), 10)
+	dst = append(dst, ',')
+	if isDelete {
+		dst = append(dst, "True"...)
+	}
+	return dst
+}
+
+// partitionOf returns the partition a row goes to by its createdOn value;
+// tables without createdOn use numbered partitions.
+func (t *table) partitionOf(row []lakelink.Value, id []byte) (string, error) {
+	if t.st.CreatedOn == "" {
+		if t.st.Numbered == 0 {
+			t.st.Numbered = 1
+		}
+		return cdm.NumberedPartition(t.st.Numbered), nil
+	}
+	var v lakelink.Value
+	if t.created >= 0 && t.created < len(row) {
+		v = row[t.created]
+	}
+	gran := cdm.GranularityYear
+	if t.st.Partition == lakelink.PartitionMonth {
+		gran = cdm.GranularityMonth
+	}
+	p, err := cdm.PartitionName(gran, v)
+	if err != nil {
+		return "", t.rowError(err, t.st.CreatedOn, id)
+	}
+	return p, nil
+}
+
+// partitionYear is the Athena:PartitionYear annotation of a partition.
+func partitionYear(name string) string {
+	if len(name) == 7 && name[4] == '-' {
+		return name[:4]
+	}
+	return name
+}

@@ -1,0 +1,64 @@
+package lakelink
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// ObjectInfo describes one object of a lake.
+type ObjectInfo struct {
+	Path    string // slash-separated, relative to the lake's root
+	Size    int64
+	ModTime time.Time
+}
+
+// Lake is where a link's CDM folder is written: a local folder, a blob
+// container or a bucket, each with an optional prefix. Paths are
+// slash-separated and relative to the lake's root; they never start with a
+// slash and never contain "..".
+//
+// A Lake is safe for concurrent use. Every method honours ctx.
+type Lake interface {
+	// Create starts writing the object at path, replacing any object there.
+	// The new object becomes visible only when Close returns nil: until then
+	// readers see the old object, or none. Canceling ctx before Close
+	// abandons the write; Close then returns an error and nothing changes.
+	Create(ctx context.Context, path string) (io.WriteCloser, error)
+	// Open reads the object at path. A missing object gives an error that
+	// wraps ErrNotExist.
+	Open(ctx context.Context, path string) (io.ReadCloser, error)
+	// Stat describes the object at path; a missing one wraps ErrNotExist.
+	Stat(ctx context.Context, path string) (ObjectInfo, error)
+	// List returns every object whose path starts with prefix, sorted by
+	// path. Objects whose Close has returned are listed.
+	List(ctx context.Context, prefix string) ([]ObjectInfo, error)
+	// Delete removes the object at path. Deleting a missing object is not an
+	// error.
+	Delete(ctx context.Context, path string) error
+	// URL returns the absolute location of path as model.json names it:
+	// file:///..., https://ACCOUNT.dfs.core.windows.net:443/..., s3://...
+	URL(path string) string
+	// String describes the lake for logs and status, without credentials.
+	String() string
+	// Close releases the lake.
+	Close() error
+}
+
+// Appender is a Lake that can grow an object without rewriting it.
+type Appender interface {
+	// Append opens the object at path for writing after its first size
+	// bytes. Bytes past size, left by a write that was never committed, are
+	// cut off first. A missing object is created when size is 0, and is an
+	// error wrapping ErrNotExist otherwise. The appended bytes are durable
+	// when Close returns nil; readers may see them earlier.
+	Append(ctx context.Context, path string, size int64) (io.WriteCloser, error)
+}
+
+// Copier is a Lake that can copy an object without moving its bytes through
+// lakelink.
+type Copier interface {
+	// Copy makes dst a copy of the first n bytes of src, replacing any
+	// object at dst. dst becomes visible only once complete.
+	Copy(ctx context.Context, src, dst string, n int64) error
+}

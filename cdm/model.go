@@ -20,35 +20,43 @@ const (
 	ModelApplication = "lakelink"
 )
 
-// Entity annotations and their values.
+// Annotations lakelink writes.
 const (
-	AnnotationGranularity      = "Athena:PartitionGranularity"
-	AnnotationInitialSyncState = "Athena:InitialSyncState"
-	AnnotationInitialSyncDone  = "Athena:InitialSyncDataCompletedTime"
-	AnnotationWriteMode        = "lakelink:WriteMode"
-	AnnotationPartitionYear    = "Athena:PartitionYear" // on each partition
-	AnnotationEncoding         = "lakelink:Encoding"    // on a KindBytes attribute
+	AnnotationGranularity      = "Athena:PartitionGranularity"         // on an entity: a Granularity constant
+	AnnotationInitialSyncState = "Athena:InitialSyncState"             // on an entity: a Sync constant
+	AnnotationInitialSyncDone  = "Athena:InitialSyncDataCompletedTime" // on an entity: FormatSinkTime text, once completed
+	AnnotationWriteMode        = "lakelink:WriteMode"                  // on an entity: a WriteMode constant
+	AnnotationPartitionYear    = "Athena:PartitionYear"                // on a partition: the year, or the partition number
+	AnnotationEncoding         = "lakelink:Encoding"                   // on a KindBytes attribute: EncodingBase64
 	EncodingBase64             = "base64"
-	SyncNotStarted             = "NotStarted"
-	SyncInProgress             = "InProgress"
-	SyncCompleted              = "Completed"
-	SyncFailed                 = "Failed"
-	WriteModeInPlaceUpdate     = "InPlaceUpdate"
-	WriteModeAppendOnly        = "AppendOnly"
-	EntityTypeLocal            = "LocalEntity"
-	TraitConstrained           = "is.constrained"
-	TraitNumericShaped         = "is.dataFormat.numeric.shaped"
-	TraitPartitionCSV          = "is.partition.format.CSV"
-	ArgMaximumLength           = "maximumLength"
-	ArgPrecision               = "precision"
-	ArgScale                   = "scale"
-	ArgRaggedRight             = "raggedRight"
-	csvFormatSettingsType      = "CsvFormatSettings"
-	csvQuoteStyle              = "QuoteStyle.Csv"
-	csvStyleQuoteAlways        = "CsvStyle.QuoteAlways"
-	csvEncodingUTF8            = "UTF-8"
-	csvDelimiter               = ","
-	raggedRightTrue            = "true"
+)
+
+// Values of Athena:InitialSyncState.
+const (
+	SyncNotStarted = "NotStarted"
+	SyncInProgress = "InProgress"
+	SyncCompleted  = "Completed"
+	SyncFailed     = "Failed"
+)
+
+// Values of lakelink:WriteMode.
+const (
+	WriteModeInPlaceUpdate = "InPlaceUpdate"
+	WriteModeAppendOnly    = "AppendOnly"
+)
+
+// EntityTypeLocal is the $type of every entity lakelink writes.
+const EntityTypeLocal = "LocalEntity"
+
+// Traits lakelink writes, and their arguments.
+const (
+	TraitConstrained   = "is.constrained"               // a string's declared length
+	TraitNumericShaped = "is.dataFormat.numeric.shaped" // a decimal's precision and scale, in that order
+	TraitPartitionCSV  = "is.partition.format.CSV"      // every partition
+	ArgMaximumLength   = "maximumLength"
+	ArgPrecision       = "precision"
+	ArgScale           = "scale"
+	ArgRaggedRight     = "raggedRight"
 )
 
 // Model is the content of model.json. It marshals with encoding/json to
@@ -128,12 +136,12 @@ type FileFormatSettings struct {
 // UTF-8.
 func CSVFormatSettings() FileFormatSettings {
 	return FileFormatSettings{
-		Type:          csvFormatSettingsType,
+		Type:          "CsvFormatSettings",
 		ColumnHeaders: false,
-		Delimiter:     csvDelimiter,
-		QuoteStyle:    csvQuoteStyle,
-		CSVStyle:      csvStyleQuoteAlways,
-		Encoding:      csvEncodingUTF8,
+		Delimiter:     ",",
+		QuoteStyle:    "QuoteStyle.Csv",
+		CSVStyle:      "CsvStyle.QuoteAlways",
+		Encoding:      "UTF-8",
 	}
 }
 
@@ -142,7 +150,7 @@ func CSVFormatSettings() FileFormatSettings {
 func PartitionTraits() []TraitReference {
 	return []TraitReference{{
 		TraitReference: TraitPartitionCSV,
-		Arguments:      []Argument{{Name: ArgRaggedRight, Value: raggedRightTrue}},
+		Arguments:      []Argument{{Name: ArgRaggedRight, Value: "true"}},
 	}}
 }
 

@@ -310,3 +310,10 @@ func decodeText(k lakelink.Kind, quoted bool, s string) (lakelink.Value, error) 
 	}
 	return nil, errors.New("unknown kind")
 }
+
+// errNotQuoted and errQuoted say that a field's quoting does not match its
+// kind.
+var (
+	errNotQuoted = errors.New("field of a quoted kind is not quoted")
+	errQuoted    = errors.New("field of an unquoted kind is quoted")
+)

@@ -2,7 +2,6 @@ package cdm
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -483,10 +482,3 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, `""`...)
 }
-
-// errNotQuoted and errQuoted say that a field's quoting does not match its
-// kind.
-var (
-	errNotQuoted = errors.New("field of a quoted kind is not quoted")
-	errQuoted    = errors.New("field of an unquoted kind is quoted")
-)

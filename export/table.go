@@ -20,6 +20,7 @@ type table struct {
 	keyIdx  []int          // indexes into def.Columns of the key columns
 	created int            // index into def.Columns of createdOn, or -1
 	link    string
+	key     []lakelink.Value // scratch for encodeID
 }
 
 // versionField is the field index of versionnumber in the table's records.
@@ -122,7 +123,10 @@ func (t *table) rowError(err error, column string, id []byte) error {
 
 // encodeID appends the row's Id field.
 func (t *table) encodeID(dst []byte, row []lakelink.Value) ([]byte, error) {
-	key := make([]lakelink.Value, len(t.keyIdx))
+	if cap(t.key) < len(t.keyIdx) {
+		t.key = make([]lakelink.Value, len(t.keyIdx))
+	}
+	key := t.key[:len(t.keyIdx)]
 	for i, k := range t.keyIdx {
 		key[i] = row[k]
 		if key[i] == nil {

@@ -32,8 +32,14 @@ type tableDesc struct {
 // missing table gives exists false and no error.
 func describe(ctx context.Context, q queryer, name string) (tableDesc, error) {
 	d := tableDesc{name: name}
+	// A read of sqlite_schema makes the connection check the schema cookie
+	// and reload a stale schema; the pragmas below would not.
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM main.sqlite_schema WHERE name = ?`, name).Scan(&n); err != nil {
+		return d, err
+	}
 	var wr int
-	err := q.QueryRowContext(ctx, `SELECT type, wr FROM pragma_table_list(?, 'main')`, name).Scan(&d.kind, &wr)
+	err := q.QueryRowContext(ctx, `SELECT type, wr FROM pragma_table_list(?) WHERE schema = 'main'`, name).Scan(&d.kind, &wr)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, nil
 	}

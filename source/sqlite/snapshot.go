@@ -126,7 +126,7 @@ func (sn *snapshot) start(ctx context.Context, tx *sql.Tx, n names, table string
 	return nil
 }
 
-func (sn *snapshot) Table() lakelink.Table        { return sn.table }
+func (sn *snapshot) Table() lakelink.Table       { return sn.table }
 func (sn *snapshot) Position() lakelink.Position { return sn.pos }
 
 // Next returns the next row in key order, or io.EOF after the last. The

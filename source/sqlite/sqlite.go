@@ -21,15 +21,25 @@
 //
 // # Schema changes
 //
-// Each trigger first checks that the table's column names are still the ones
-// it was installed for, and otherwise fails the application's statement with
-// "lakelink: table ... changed". So after ALTER TABLE on a tracked table
-// (ADD, DROP or RENAME COLUMN), the application's writes to that table fail
-// until lakelink re-installs its tracking: a running Stream does so within
-// about 100 ms (it watches PRAGMA schema_version), and Track does so when a
-// link starts. Nothing is ever captured under the wrong columns. Each
-// re-install records a new generation; the stream announces it with an
-// OpSchema before the first row that needs it.
+// After ALTER TABLE on a tracked table (ADD, DROP or RENAME COLUMN), the
+// application's writes to that table fail until lakelink re-installs its
+// tracking: a running Stream does so within about 100 ms (it watches PRAGMA
+// schema_version), and Track does so when a link starts. The error is
+// "table _lakelink_..._rows_N has X columns but Y values were supplied" (or
+// "X values for Y columns") when the column count changed; when it did not
+// (DROP then ADD COLUMN, RENAME COLUMN), each trigger's first statement, which
+// compares the table's CREATE statement in sqlite_schema with the one it was
+// installed for, fails the write with "lakelink: table ... changed". So
+// nothing is ever captured under the wrong columns. Each re-install records
+// a new generation; the stream announces it with an OpSchema before the
+// first row that needs it.
+//
+// A count mismatch fails when SQLite compiles the statement, before it checks
+// whether another connection changed the schema. So the connection that ran
+// the ALTER (or one that already failed this way) keeps failing after the
+// re-install until it runs any statement that reads the database, such as a
+// SELECT from the table; an application that retries the write should read
+// in between.
 //
 // # Concurrency
 //

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/lakelink/lakelink"
@@ -42,14 +43,27 @@ type stream struct {
 	announced map[int64]int64 // tbl → the generation last announced with OpSchema
 	schemaVer int64           // PRAGMA schema_version when tracking was last checked
 	gone      map[string]bool // tables found dropped, warned about once
+	// reinstalled are tables whose tracking was re-installed after a schema
+	// change: once the log is drained, their new definition is announced
+	// even if no row follows, so that the lake's metadata follows at once.
+	reinstalled map[string]bool
+
+	// Close cancels closing, which ends a Next that is running, then waits
+	// for busy before it releases the connection.
+	closing context.Context
+	close   context.CancelFunc
+	busy    sync.Mutex
 }
+
+// errClosed is what Next returns after Close.
+var errClosed = errors.New("stream closed")
 
 // Stream starts the link's change stream after position from. It fails when
 // from is ahead of the log (a database restored from an older copy) or when
 // changes after from were already acknowledged and trimmed.
 //
-// Next and Ack may be called from different goroutines; Close must not be
-// called while Next runs.
+// Next and Ack may be called from different goroutines. Close ends a Next
+// that is running (it returns an error) and waits for it.
 func (s *Source) Stream(ctx context.Context, link string, from lakelink.Position) (lakelink.Stream, error) {
 	if err := checkLink(link); err != nil {
 		return nil, fmt.Errorf("sqlite: stream: %w", err)
@@ -93,8 +107,10 @@ func (s *Source) Stream(ctx context.Context, link string, from lakelink.Position
 		conn.Close()
 		return nil, fmt.Errorf("sqlite: stream link %q from %d: %w", link, from, err)
 	}
+	closing, close := context.WithCancel(context.Background())
 	return &stream{
 		src: s, n: n, conn: conn, last: int64(from),
+		closing: closing, close: close,
 		gens:      map[genKey]*generation{},
 		announced: map[int64]int64{},
 		schemaVer: -1,
@@ -105,7 +121,15 @@ func (s *Source) Stream(ctx context.Context, link string, from lakelink.Position
 // Next returns the next change. When the log has nothing new it polls
 // PRAGMA data_version every 20 ms, and re-installs tracking on tables whose
 // columns changed when PRAGMA schema_version moves.
-func (st *stream) Next(ctx context.Context) (lakelink.Change, error) {
+func (st *stream) Next(outer context.Context) (lakelink.Change, error) {
+	st.busy.Lock()
+	defer st.busy.Unlock()
+	if st.conn == nil {
+		return lakelink.Change{}, st.fail(outer, errClosed)
+	}
+	ctx, cancel := context.WithCancel(outer)
+	defer cancel()
+	defer context.AfterFunc(st.closing, cancel)()
 	for {
 		if st.next < len(st.buf) {
 			c := st.buf[st.next]
@@ -114,33 +138,46 @@ func (st *stream) Next(ctx context.Context) (lakelink.Change, error) {
 			return c, nil
 		}
 		if err := ctx.Err(); err != nil {
-			return lakelink.Change{}, err
+			return lakelink.Change{}, st.fail(outer, err)
 		}
 		if err := st.checkSchema(ctx); err != nil {
-			return lakelink.Change{}, st.fail(ctx, err)
+			return lakelink.Change{}, st.fail(outer, err)
 		}
 		dv, err := st.pragma(ctx, "data_version")
 		if err != nil {
-			return lakelink.Change{}, st.fail(ctx, err)
+			return lakelink.Change{}, st.fail(outer, err)
 		}
 		st.buf, st.next = st.buf[:0], 0
 		if err := st.src.read(ctx, st.conn, func(tx *sql.Tx) error { return st.fill(ctx, tx) }); err != nil {
 			st.buf = st.buf[:0]
-			return lakelink.Change{}, st.fail(ctx, err)
+			return lakelink.Change{}, st.fail(outer, err)
 		}
 		if len(st.buf) > 0 {
 			continue
 		}
+		if len(st.reinstalled) > 0 {
+			if err := st.src.read(ctx, st.conn, func(tx *sql.Tx) error { return st.announce(ctx, tx) }); err != nil {
+				st.buf = st.buf[:0]
+				return lakelink.Change{}, st.fail(outer, err)
+			}
+			if len(st.buf) > 0 {
+				continue
+			}
+		}
 		if err := st.wait(ctx, dv); err != nil {
-			return lakelink.Change{}, st.fail(ctx, err)
+			return lakelink.Change{}, st.fail(outer, err)
 		}
 	}
 }
 
-// fail returns ctx's error when ctx is done, else err with context.
-func (st *stream) fail(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
+// fail returns the caller's ctx error when it is done, errClosed after
+// Close, else err with context.
+func (st *stream) fail(outer context.Context, err error) error {
+	if outer.Err() != nil {
+		return outer.Err()
+	}
+	if st.closing.Err() != nil {
+		err = errClosed
 	}
 	return fmt.Errorf("sqlite: stream link %q: %w", st.n.link, err)
 }
@@ -188,29 +225,40 @@ func (st *stream) checkSchema(ctx context.Context) error {
 	if err != nil || sv == st.schemaVer {
 		return err
 	}
-	ts, err := trackedTables(ctx, st.conn, st.n)
-	if err != nil {
-		return err
-	}
-	for _, t := range ts {
-		d, err := describe(ctx, st.conn, t.name)
+	// Find the tables to re-install in one read transaction, so that each
+	// is compared with the schema as of one instant.
+	var changed []tracked
+	err = st.src.read(ctx, st.conn, func(tx *sql.Tx) error {
+		changed = changed[:0]
+		ts, err := trackedTables(ctx, tx, st.n)
 		if err != nil {
 			return err
 		}
-		state, err := inspect(ctx, st.conn, st.n, t, d)
-		if err != nil {
-			return fmt.Errorf("table %q: %w", t.name, err)
-		}
-		switch state {
-		case stateGone:
-			if !st.gone[t.name] {
-				st.gone[t.name] = true
-				st.src.logger.Warn("tracked table is gone; its remaining changes are still delivered", "link", st.n.link, "table", t.name)
+		for _, t := range ts {
+			d, err := describe(ctx, tx, t.name)
+			if err != nil {
+				return err
 			}
-			continue
-		case stateCurrent:
-			continue
+			state, err := inspect(ctx, tx, st.n, t, d)
+			if err != nil {
+				return fmt.Errorf("table %q: %w", t.name, err)
+			}
+			switch state {
+			case stateGone:
+				if !st.gone[t.name] {
+					st.gone[t.name] = true
+					st.src.logger.Warn("tracked table is gone; its remaining changes are still delivered", "link", st.n.link, "table", t.name)
+				}
+			case stateChanged:
+				changed = append(changed, t)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, t := range changed {
 		err = st.src.write(ctx, func(tx *sql.Tx) error {
 			// Read again under the write lock: another stream or Track
 			// may have got here first.
@@ -235,6 +283,10 @@ func (st *stream) checkSchema(ctx context.Context) error {
 			return fmt.Errorf("re-install tracking on %q: %w", t.name, err)
 		}
 		st.src.logger.Info("table changed; change tracking re-installed", "link", st.n.link, "table", t.name)
+		if st.reinstalled == nil {
+			st.reinstalled = map[string]bool{}
+		}
+		st.reinstalled[t.name] = true
 	}
 	st.schemaVer = sv
 	return nil
@@ -403,6 +455,35 @@ func (st *stream) fill(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
+// announce delivers an OpSchema at the current position for every re-installed table whose new generation the stream has not
+// announced yet. It runs only when the log is drained, so no row of an
+// older generation can follow.
+func (st *stream) announce(ctx context.Context, tx *sql.Tx) error {
+	ts, err := trackedTables(ctx, tx, st.n)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if !st.reinstalled[t.name] {
+			continue
+		}
+		if gen, ok := st.announced[t.id]; ok && gen == t.gen {
+			continue
+		}
+		g, err := st.generation(ctx, tx, t.id, t.gen, t.name)
+		if err != nil {
+			return err
+		}
+		schema := g.table
+		schema.Columns = append([]lakelink.Column(nil), g.table.Columns...)
+		schema.Key = append([]int(nil), g.table.Key...)
+		st.buf = append(st.buf, lakelink.Change{Op: lakelink.OpSchema, Table: t.name, Pos: lakelink.Position(st.last), Schema: &schema})
+		st.announced[t.id] = t.gen
+	}
+	st.reinstalled = nil
+	return nil
+}
+
 // generation returns a table's definition in one generation.
 func (st *stream) generation(ctx context.Context, tx *sql.Tx, tbl, gen int64, name string) (*generation, error) {
 	k := genKey{tbl, gen}
@@ -454,6 +535,9 @@ func (st *stream) Ack(ctx context.Context, pos lakelink.Position) error {
 
 // Close releases the stream's connection.
 func (st *stream) Close() error {
+	st.close()
+	st.busy.Lock()
+	defer st.busy.Unlock()
 	if st.conn == nil {
 		return nil
 	}

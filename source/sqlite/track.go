@@ -168,10 +168,22 @@ func inspect(ctx context.Context, q queryer, n names, t tracked, d tableDesc) (i
 	if err != nil {
 		return 0, err
 	}
-	if sameColumns(cols, d.cols) {
-		return stateCurrent, nil
+	if !sameColumns(cols, d.cols) {
+		return stateChanged, nil
 	}
-	return stateChanged, nil
+	// The guard compares the table's CREATE statement, which SQLite also
+	// rewrites for changes that keep the columns (a renamed parent table
+	// in a FOREIGN KEY clause): re-install when it is out of date.
+	var current bool
+	err = q.QueryRowContext(ctx, `SELECT instr(t.sql, quote(s.sql)) > 0 FROM main.sqlite_schema t, main.sqlite_schema s
+		WHERE t.type = 'trigger' AND t.name = ? AND s.type = 'table' AND s.name = ?`, n.trigger(t.id, "ins"), d.name).Scan(&current)
+	if err != nil {
+		return 0, err
+	}
+	if !current {
+		return stateChanged, nil
+	}
+	return stateCurrent, nil
 }
 
 // loadGen reads the column list of a generation.
@@ -244,10 +256,9 @@ func install(ctx context.Context, tx *sql.Tx, n names, t tracked, d tableDesc) e
 	if _, err := tx.ExecContext(ctx, `UPDATE main.`+quoteIdent(n.tables())+` SET gen = ? WHERE id = ?`, gen, t.id); err != nil {
 		return err
 	}
-	// The names the triggers check for, spelled as SQLite spells them, so
-	// that the check compares like with like.
+	// The CREATE statement the triggers' guard expects.
 	var expect string
-	if err := tx.QueryRowContext(ctx, `SELECT json_group_array(name) FROM pragma_table_xinfo(?, 'main') WHERE hidden <> 1`, d.name).Scan(&expect); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ?`, d.name).Scan(&expect); err != nil {
 		return err
 	}
 	for _, s := range triggerSuffixes {
@@ -267,8 +278,11 @@ func install(ctx context.Context, tx *sql.Tx, n names, t tracked, d tableDesc) e
 // table. They name no non-key column: SQLite refuses to drop a column a
 // trigger names, so the row image is copied with SELECT *, whose expansion
 // follows the table's columns. The guard statement fails the application's
-// write when the columns are no longer those of this generation, until
-// install runs again.
+// write when the table's CREATE statement (which ALTER TABLE rewrites) is no
+// longer the one of this generation, until install runs again: an ALTER that
+// keeps the column count (DROP then ADD COLUMN, RENAME COLUMN) would
+// otherwise be captured under the old column names. It reads sqlite_schema,
+// which costs little next to the two inserts.
 func triggers(n names, id, gen int64, d tableDesc, expect string) []string {
 	table := quoteIdent(d.name)
 	shadowCols := []string{"seq"}
@@ -276,7 +290,7 @@ func triggers(n names, id, gen int64, d tableDesc, expect string) []string {
 		shadowCols = append(shadowCols, quoteIdent(shadowColumn(c.Name)))
 	}
 	msg := fmt.Sprintf("lakelink: table %s changed; lakelink is updating its change tracking: retry shortly", table)
-	guard := fmt.Sprintf(`SELECT RAISE(ABORT, %s) WHERE (SELECT json_group_array(name) FROM pragma_table_xinfo(%s, 'main') WHERE hidden <> 1) IS NOT %s;`,
+	guard := fmt.Sprintf(`SELECT RAISE(ABORT, %s) WHERE (SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = %s) IS NOT %s;`,
 		quoteText(msg), quoteText(d.name), quoteText(expect))
 
 	key := keyNames(d.cols)

@@ -104,14 +104,28 @@ func (e *Exporter) copyTable(ctx context.Context, st *State, t *table) (err erro
 	var buf []byte
 	var rows int64
 	lastLog := time.Now()
+	rctx, stopReader := context.WithCancel(ctx)
+	defer stopReader()
+	batches := readAhead(rctx, snap)
+	var batch rowBatch
 	for {
-		row, err := snap.Next()
-		if err == io.EOF {
-			break
+		for len(batch.rows) == 0 {
+			if batch.err == io.EOF {
+				break
+			}
+			if batch.err != nil {
+				return fmt.Errorf("copy %s: %w", ts.Source, batch.err)
+			}
+			var ok bool
+			if batch, ok = <-batches; !ok {
+				return fmt.Errorf("copy %s: %w", ts.Source, ctx.Err())
+			}
 		}
-		if err != nil {
-			return fmt.Errorf("copy %s: %w", ts.Source, err)
+		if len(batch.rows) == 0 {
+			break // io.EOF
 		}
+		row := batch.rows[0]
+		batch.rows = batch.rows[1:]
 		buf, err = t.encodeID(buf[:0], row)
 		if err != nil {
 			return e.copyFailed(ctx, st, t, err)
@@ -178,6 +192,43 @@ func (e *Exporter) copyTable(ctx context.Context, st *State, t *table) (err erro
 	d := time.Since(start)
 	log.Info("initial copy done", slog.Int64("rows", rows), slog.Duration("took", d.Round(time.Millisecond)), slog.Float64("rows_per_s", float64(rows)/d.Seconds()))
 	return nil
+}
+
+// rowBatch is a run of snapshot rows, or the error that ended them.
+type rowBatch struct {
+	rows [][]lakelink.Value
+	err  error
+}
+
+// readAhead reads the snapshot in its own goroutine, so that reading the
+// source and encoding and writing the lake use a core each. The channel
+// is closed after a batch with an error (io.EOF at the end).
+func readAhead(ctx context.Context, snap lakelink.Snapshot) <-chan rowBatch {
+	out := make(chan rowBatch, 4)
+	go func() {
+		defer close(out)
+		const size = 1024
+		for {
+			b := rowBatch{rows: make([][]lakelink.Value, 0, size)}
+			for len(b.rows) < size {
+				row, err := snap.Next()
+				if err != nil {
+					b.err = err
+					break
+				}
+				b.rows = append(b.rows, append([]lakelink.Value(nil), row...))
+			}
+			select {
+			case out <- b:
+			case <-ctx.Done():
+				return
+			}
+			if b.err != nil {
+				return
+			}
+		}
+	}()
+	return out
 }
 
 // copyFailed stops a table whose copy met a value it can't export; the

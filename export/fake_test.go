@@ -158,7 +158,7 @@ func (f *fakeSource) Stream(ctx context.Context, link string, from lakelink.Posi
 }
 
 func (f *fakeSource) Untrack(ctx context.Context, link string, tables []string) error { return nil }
-func (f *fakeSource) Close() error                                                   { return nil }
+func (f *fakeSource) Close() error                                                    { return nil }
 
 type fakeSnapshot struct {
 	def  lakelink.Table

@@ -778,3 +778,46 @@ func BenchmarkAppInsert(b *testing.B) {
 		})
 	}
 }
+
+// TestShortDeadlines calls Next with deadlines that expire while it reads:
+// the stream must stay usable and deliver every change exactly once.
+func TestShortDeadlines(t *testing.T) {
+	src, app := newDB(t)
+	mustExec(t, app, `CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)`)
+	st := start(t, src, "dl", "t")
+	const n = 3000
+	for i := 0; i < n; i += 100 {
+		tx, _ := app.Begin()
+		for j := i; j < i+100; j++ {
+			if _, err := tx.Exec(`INSERT INTO t VALUES (?, ?)`, j, strings.Repeat("x", 200)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[int64]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(seen) < n && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+len(seen)%5)*time.Millisecond)
+		c, err := st.Next(ctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Next after short deadlines: %v", err)
+		}
+		if c.Op == lakelink.OpInsert {
+			id := c.Row[0].(int64)
+			if seen[id] {
+				t.Fatalf("row %d delivered twice", id)
+			}
+			seen[id] = true
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("got %d of %d rows", len(seen), n)
+	}
+}

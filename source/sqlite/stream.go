@@ -127,6 +127,10 @@ func (st *stream) Next(outer context.Context) (lakelink.Change, error) {
 	if st.conn == nil {
 		return lakelink.Change{}, st.fail(outer, errClosed)
 	}
+	// Reads run to completion whatever the caller's deadline: a read cut
+	// short by a canceled context can leave the connection inside its
+	// transaction. Only Close ends them; the caller's ctx ends the wait.
+	work := st.closing
 	ctx, cancel := context.WithCancel(outer)
 	defer cancel()
 	defer context.AfterFunc(st.closing, cancel)()
@@ -140,24 +144,22 @@ func (st *stream) Next(outer context.Context) (lakelink.Change, error) {
 		if err := ctx.Err(); err != nil {
 			return lakelink.Change{}, st.fail(outer, err)
 		}
-		if err := st.checkSchema(ctx); err != nil {
+		if err := st.checkSchema(work); err != nil {
 			return lakelink.Change{}, st.fail(outer, err)
 		}
-		dv, err := st.pragma(ctx, "data_version")
+		dv, err := st.pragma(work, "data_version")
 		if err != nil {
 			return lakelink.Change{}, st.fail(outer, err)
 		}
 		st.buf, st.next = st.buf[:0], 0
-		if err := st.src.read(ctx, st.conn, func(tx *sql.Tx) error { return st.fill(ctx, tx) }); err != nil {
-			st.buf = st.buf[:0]
+		if err := st.readInto(work, st.fill); err != nil {
 			return lakelink.Change{}, st.fail(outer, err)
 		}
 		if len(st.buf) > 0 {
 			continue
 		}
 		if len(st.reinstalled) > 0 {
-			if err := st.src.read(ctx, st.conn, func(tx *sql.Tx) error { return st.announce(ctx, tx) }); err != nil {
-				st.buf = st.buf[:0]
+			if err := st.readInto(work, st.announce); err != nil {
 				return lakelink.Change{}, st.fail(outer, err)
 			}
 			if len(st.buf) > 0 {
@@ -168,6 +170,22 @@ func (st *stream) Next(outer context.Context) (lakelink.Change, error) {
 			return lakelink.Change{}, st.fail(outer, err)
 		}
 	}
+}
+
+// readInto runs fn in a read transaction that fills st.buf. When it fails,
+// the stream is left as it was before: nothing buffered, the same last
+// position, and every table to be announced again.
+func (st *stream) readInto(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	last := st.last
+	err := st.src.read(ctx, st.conn, func(tx *sql.Tx) error {
+		st.buf, st.last = st.buf[:0], last
+		return fn(ctx, tx)
+	})
+	if err != nil {
+		st.buf, st.last = st.buf[:0], last
+		clear(st.announced)
+	}
+	return err
 }
 
 // fail returns the caller's ctx error when it is done, errClosed after
@@ -201,14 +219,14 @@ func (st *stream) wait(ctx context.Context, dv int64) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		v, err := st.pragma(ctx, "data_version")
+		v, err := st.pragma(st.closing, "data_version")
 		if err != nil {
 			return err
 		}
 		if v != dv {
 			return nil
 		}
-		sv, err := st.pragma(ctx, "schema_version")
+		sv, err := st.pragma(st.closing, "schema_version")
 		if err != nil {
 			return err
 		}

@@ -174,12 +174,50 @@ func parseDateTime(s string) (time.Time, bool) {
 	if len(s) < len("2006-01-02 15:04:05") || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' {
 		return time.Time{}, false
 	}
+	if len(s) == 19 {
+		if t, ok := parseDateTimeFast(s); ok {
+			return t, true
+		}
+	}
 	for _, l := range dateTimeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
 			return t.UTC(), true
 		}
 	}
 	return time.Time{}, false
+}
+
+// parseDateTimeFast parses the commonest form, "YYYY-MM-DD HH:MM:SS" (or
+// with a T), without time.Parse, which costs a tenth of an initial copy's
+// time on such columns. It accepts exactly what time.Parse accepts there.
+func parseDateTimeFast(s string) (time.Time, bool) {
+	num := func(i, n int) (int, bool) {
+		v := 0
+		for _, c := range []byte(s[i : i+n]) {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	if s[4] != '-' || s[7] != '-' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	y, ok1 := num(0, 4)
+	mo, ok2 := num(5, 2)
+	d, ok3 := num(8, 2)
+	h, ok4 := num(11, 2)
+	mi, ok5 := num(14, 2)
+	se, ok6 := num(17, 2)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, se, 0, time.UTC)
+	if t.Day() != d {
+		return time.Time{}, false // 2021-02-30 and the like
+	}
+	return t, true
 }
 
 // storageClass names a stored value's SQLite storage class.

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,5 +177,22 @@ func TestConvertKeepsNegativeZeroFloat(t *testing.T) {
 	got := convert(&c, math.Copysign(0, -1)).(float64)
 	if !math.Signbit(got) {
 		t.Errorf("convert(REAL, -0.0) = %v, lost the sign", got)
+	}
+}
+
+// TestParseDateTimeFast checks that the fast path accepts exactly what
+// time.Parse accepts, with the same result.
+func TestParseDateTimeFast(t *testing.T) {
+	for _, s := range []string{
+		"2021-06-25 16:21:12", "2021-06-25T16:21:12", "0001-01-01 00:00:00", "9999-12-31 23:59:59",
+		"2024-02-29 12:00:00", "2023-02-29 12:00:00", "2021-13-01 00:00:00", "2021-00-10 00:00:00",
+		"2021-06-31 00:00:00", "2021-06-25 24:00:00", "2021-06-25 23:60:00", "2021-06-25 23:59:60",
+		"2021-06-2x 16:21:12", "2021/06/25 16:21:12", "+021-06-25 16:21:12",
+	} {
+		want, werr := time.Parse("2006-01-02 15:04:05", strings.Replace(s, "T", " ", 1))
+		got, ok := parseDateTimeFast(s)
+		if ok != (werr == nil) || (ok && !got.Equal(want)) {
+			t.Errorf("parseDateTimeFast(%q) = %v, %v; time.Parse gives %v, %v", s, got, ok, want, werr)
+		}
 	}
 }

@@ -1,0 +1,218 @@
+// Command bench measures lakelink against a baseline run on the same
+// machine in the same run, and prints the figures side by side:
+//
+//  1. Initial write of a SQLite table into a fresh file lake, against the
+//     sqlite3 CLI writing the same table as CSV.
+//  2. In-place merge of a batch of changes into one partition of 100,000
+//     and of 1,000,000 rows: time and peak heap of each, so a reader sees
+//     that memory does not grow with the partition.
+//
+// Run it from the module root: go run ./bench [flags]. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command's flags.
+type options struct {
+	rows            int
+	quick           bool
+	install         bool
+	dir             string
+	keep            bool
+	mergeSizes      []int
+	changes         int
+	updatePct       int
+	repeat          int
+	mergeRepeat     int
+	commitInterval  time.Duration
+	idleExit        time.Duration
+	goBench         bool
+	goBenchTime     string
+	cpuProfile      string
+	mergeCPUProfile string
+	verbose         bool
+	skipInitial     bool
+	skipMerge       bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: go run ./bench [flags]\n\nMeasures lakelink's initial write and in-place merge against baselines run alongside; see bench/README.md.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	fs.IntVar(&o.rows, "rows", 1_000_000, "rows of the initial-write table")
+	fs.BoolVar(&o.quick, "quick", false, "smoke run: 100,000 rows, merges of 1,000 changes into 10,000- and 100,000-row partitions, no repeats (flags given explicitly win)")
+	fs.BoolVar(&o.install, "install", false, "when the sqlite3 CLI is missing, run `apt-get install -y sqlite3`")
+	fs.StringVar(&o.dir, "dir", "", "work folder for databases and lakes (default: a new temp folder, removed afterwards)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work folder")
+	sizes := fs.String("merge-sizes", "100000,1000000", "comma-separated partition sizes (rows) for the merge benchmark")
+	fs.IntVar(&o.changes, "changes", 10_000, "changes per merge batch")
+	fs.IntVar(&o.updatePct, "update-pct", 50, "percentage of the batch that updates existing rows; the rest inserts new ones")
+	fs.IntVar(&o.repeat, "repeat", 3, "run the initial write (baseline and lakelink) this many times and report the fastest of each (-quick: 1)")
+	fs.IntVar(&o.mergeRepeat, "merge-repeat", 3, "merge this many batches into each partition and report the fastest merge and the highest peak heap (-quick: 1)")
+	fs.DurationVar(&o.commitInterval, "commit-interval", time.Second, "the engine's CommitInterval (its default is 1s)")
+	fs.DurationVar(&o.idleExit, "idle-exit", 100*time.Millisecond, "the engine's IdleExit: how long RunOnce waits for quiet before it returns (its default is 500ms)")
+	fs.BoolVar(&o.goBench, "gobench", true, "also run the Go benchmark BenchmarkMergeTable in ./export (go test -bench, -benchmem)")
+	fs.StringVar(&o.goBenchTime, "gobench-time", "3x", "-benchtime for the Go benchmark")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of lakelink's initial write to this file")
+	fs.StringVar(&o.mergeCPUProfile, "merge-cpuprofile", "", "write a CPU profile of the largest merge RunOnce to this file")
+	fs.BoolVar(&o.verbose, "v", false, "show the engine's info logs")
+	fs.BoolVar(&o.skipInitial, "skip-initial", false, "skip the initial-write benchmark")
+	fs.BoolVar(&o.skipMerge, "skip-merge", false, "skip the merge benchmark")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q: all settings are flags; try -h", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.quick {
+		if !set["rows"] {
+			o.rows = 100_000
+		}
+		if !set["merge-sizes"] {
+			*sizes = "10000,100000"
+		}
+		if !set["changes"] {
+			o.changes = 1_000
+		}
+		if !set["repeat"] {
+			o.repeat = 1
+		}
+		if !set["merge-repeat"] {
+			o.mergeRepeat = 1
+		}
+	}
+	for _, s := range strings.Split(*sizes, ",") {
+		s = strings.TrimSpace(strings.ReplaceAll(s, "_", ""))
+		if s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("-merge-sizes: %q is not a positive row count", s)
+		}
+		o.mergeSizes = append(o.mergeSizes, n)
+	}
+	switch {
+	case o.rows <= 0:
+		return o, fmt.Errorf("-rows: %d, want at least 1", o.rows)
+	case o.changes < 0:
+		return o, fmt.Errorf("-changes: %d, want 0 or more", o.changes)
+	case o.updatePct < 0 || o.updatePct > 100:
+		return o, fmt.Errorf("-update-pct: %d, want 0 to 100", o.updatePct)
+	case o.repeat < 1:
+		return o, fmt.Errorf("-repeat: %d, want at least 1", o.repeat)
+	case o.mergeRepeat < 1:
+		return o, fmt.Errorf("-merge-repeat: %d, want at least 1", o.mergeRepeat)
+	}
+	return o, nil
+}
+
+// run is the whole benchmark; main only wires signals and exit codes.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelWarn
+	if o.verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	dir := o.dir
+	if dir == "" {
+		dir, err = os.MkdirTemp("", "lakelink-bench-")
+		if err != nil {
+			return err
+		}
+		if !o.keep {
+			defer os.RemoveAll(dir)
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
+
+	r := &report{w: stdout, opts: o, dir: dir, args: args}
+	r.machine()
+
+	if !o.skipInitial {
+		if err := initialWrite(ctx, r, o, dir, logger); err != nil {
+			return fmt.Errorf("initial write: %w", err)
+		}
+	}
+	if !o.skipMerge {
+		if err := mergeBench(ctx, r, o, dir, logger); err != nil {
+			return fmt.Errorf("merge: %w", err)
+		}
+		if o.goBench {
+			if err := goBench(ctx, r, o); err != nil {
+				// The Go benchmark is a second opinion; its failure is shown, not fatal.
+				r.printf("\nGo benchmark failed: %v\n", err)
+			}
+		}
+	}
+	r.summary()
+	if o.keep || o.dir != "" {
+		r.printf("\nwork folder kept: %s\n", dir)
+	}
+	return nil
+}
+
+// machineInfo describes where the figures were measured.
+func machineInfo() []string {
+	info := []string{
+		fmt.Sprintf("cpus: %d (GOMAXPROCS %d)", runtime.NumCPU(), runtime.GOMAXPROCS(0)),
+		fmt.Sprintf("os/arch: %s/%s", runtime.GOOS, runtime.GOARCH),
+		fmt.Sprintf("go: %s", runtime.Version()),
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				info = append(info, "cpu: "+strings.TrimSpace(v))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if line, _, ok := strings.Cut(string(b), "\n"); ok {
+			info = append(info, "memory: "+strings.Join(strings.Fields(strings.TrimPrefix(line, "MemTotal:")), " "))
+		}
+	}
+	return info
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseSource(t *testing.T) {
+	tests := []struct {
+		url, path, err string
+	}{
+		{"sqlite:///srv/app.db", "/srv/app.db", ""},
+		{"SQLITE:///srv/app.db", "/srv/app.db", ""},
+		{"/srv/app.db", "/srv/app.db", ""},
+		{"app.db", "app.db", ""},
+		{"", "", "empty"},
+		{"sqlite://relative/app.db", "", "sqlite:///"},
+		{"ftp://host/app.db", "", `scheme "ftp" not supported`},
+		{"postgres://user:pw@host/db", "", "PostgreSQL sources are not supported yet"},
+		{"postgresql://host/db", "", "not supported yet"},
+	}
+	for _, tt := range tests {
+		ep, err := parseSource(tt.url)
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("parseSource(%q): %v", tt.url, err)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("parseSource(%q) = %v, want an error with %q", tt.url, err, tt.err)
+		case tt.err == "" && (ep.path != tt.path || ep.backend != backendSQLite):
+			t.Errorf("parseSource(%q) = %+v, want sqlite %q", tt.url, ep, tt.path)
+		}
+	}
+}
+
+func TestParseLake(t *testing.T) {
+	tests := []struct {
+		url, path, err string
+	}{
+		{"file:///srv/lake", "/srv/lake", ""},
+		{"file://localhost/srv/lake", "/srv/lake", ""},
+		{"/srv/lake/", "/srv/lake", ""},
+		{"", "", "empty"},
+		{"file://otherhost/srv/lake", "", "host"},
+		{"ftp://host/lake", "", `scheme "ftp" not supported`},
+		{"azure://account/container/prefix", "", "Azure lakes are not supported yet"},
+		{"s3://bucket/prefix?endpoint=http://127.0.0.1:7070", "", "S3 lakes are not supported yet"},
+	}
+	for _, tt := range tests {
+		ep, err := parseLake(tt.url)
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("parseLake(%q): %v", tt.url, err)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("parseLake(%q) = %v, want an error with %q", tt.url, err, tt.err)
+		case tt.err == "" && (ep.path != tt.path || ep.backend != backendFile):
+			t.Errorf("parseLake(%q) = %+v, want file %q", tt.url, ep, tt.path)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"sqlite:///srv/app.db", "sqlite:///srv/app.db"},
+		{"/srv/app.db", "/srv/app.db"},
+		{"postgres://alice:s3cret@db.example.com:5432/app?sslmode=require", "postgres://db.example.com:5432/app?sslmode=require"},
+		{"postgres://alice@db/app?password=s3cret", "postgres://db/app?password=redacted"},
+		{"azure://acct/container?sig=s3cret&sv=2020", "azure://acct/container?sig=redacted&sv=2020"},
+		{"s3://bucket/p?endpoint=http://h:1&secret_key=s3cret", "s3://bucket/p?endpoint=http%3A%2F%2Fh%3A1&secret_key=redacted"},
+		{"host=db user=alice password=s3cret dbname=app", "host=db user=alice password=redacted dbname=app"},
+		{"postgres://alice:s3cret@db/%zz", "postgres://(unparsable URL)"},
+	}
+	for _, tt := range tests {
+		got := redactURL(tt.in)
+		if got != tt.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if strings.Contains(got, "s3cret") {
+			t.Errorf("redactURL(%q) = %q shows the password", tt.in, got)
+		}
+	}
+}

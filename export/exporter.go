@@ -41,6 +41,9 @@ func New(src lakelink.Source, lake lakelink.Lake, cfg Config) (*Exporter, error)
 	}, nil
 }
 
+// commitTimeout bounds a commit, which shutdown does not interrupt.
+const commitTimeout = 2 * time.Minute
+
 // permanentError is an error that retrying can't fix.
 type permanentError struct{ err error }
 
@@ -287,6 +290,9 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 
 	pending := func() bool { return meta || b.end > st.Position }
 	commit := func(ctx context.Context) error {
+		// A commit is finished even when shutdown begins meanwhile.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+		defer cancel()
 		if err := e.commit(ctx, st, tables, b, s, repairUntil > 0 && b.first <= repairUntil, meta); err != nil {
 			return err
 		}
@@ -312,9 +318,7 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 		case ctx.Err() != nil:
 			// Shutting down: finish the commit in flight, then stop.
 			if atBoundary && pending() {
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				defer cancel()
-				return commit(cctx)
+				return commit(ctx)
 			}
 			return nil
 		case errors.Is(err, context.DeadlineExceeded):

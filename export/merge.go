@@ -34,6 +34,8 @@ type merger struct {
 	olderHolders map[string]bool
 	// stale (normal mode) are batch rows the lake already holds as new.
 	stale map[string]bool
+	// scanned are the size and row count of every partition read whole.
+	scanned map[string]*PartState
 }
 
 type occurrence struct {
@@ -60,7 +62,7 @@ func (p *partWriter) Write(b []byte) (int, error) {
 // mergeTable publishes tb into the table's partitions and returns the new
 // size and row count of every partition it rewrote.
 func mergeTable(ctx context.Context, lake lakelink.Lake, t *table, tb *tableBatch, repair bool) (map[string]*PartState, error) {
-	m := &merger{lake: lake, t: t, entries: tb.rows, open: map[string]*partWriter{}, stale: map[string]bool{}}
+	m := &merger{lake: lake, t: t, entries: tb.rows, open: map[string]*partWriter{}, stale: map[string]bool{}, scanned: map[string]*PartState{}}
 	defer m.abort()
 
 	touched := map[string]bool{}
@@ -152,6 +154,15 @@ func mergeTable(ctx context.Context, lake lakelink.Lake, t *table, tb *tableBatc
 		delete(m.open, p)
 		out[p] = &PartState{Size: pw.size, Rows: pw.rows, Changed: true}
 	}
+	if repair {
+		// The crashed commit may have rewritten partitions this one did
+		// not touch: take their size and rows as they are now.
+		for p, ps := range m.scanned {
+			if out[p] == nil {
+				out[p] = ps
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -197,11 +208,14 @@ func (m *merger) scan(ctx context.Context, part string, fn func(rec, id []byte, 
 	defer r.Close()
 	rd := cdm.NewReader(bufio.NewReaderSize(r, 256<<10))
 	vf := m.t.versionField()
+	var rows int64
 	for {
 		rec, err := rd.Next()
 		if err == io.EOF {
+			m.scanned[part] = &PartState{Size: rd.Offset(), Rows: rows, Changed: true}
 			return nil
 		}
+		rows++
 		if err != nil {
 			return fmt.Errorf("merge %s: %w", path, err)
 		}

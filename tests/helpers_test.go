@@ -203,7 +203,7 @@ func mustRunOnce(t testing.TB, dir string, args ...string) {
 	t.Helper()
 	args = append(append([]string{"run"}, args...), "--once")
 	p := startLakelink(t, dir, args...)
-	if code := p.wait(3 * time.Minute); code != 0 {
+	if code := p.wait(90 * time.Second); code != 0 {
 		t.Fatalf("lakelink %s: exit %d; log tail:\n%s", strings.Join(args, " "), code, p.tail(30))
 	}
 }

@@ -159,6 +159,13 @@ func TestSchemaChange(t *testing.T) {
 	if la.took[0] < 0 || la.took[1] < 0 {
 		t.Fatalf("ADD COLUMN: model.json did not show attribute extra at the end within 3 s (link a %v, link b %v); log tail:\n%s", la.took[0], la.took[1], p.tail(20))
 	}
+	for i, d := range la.took {
+		// The next commit: the source notices the change (~100 ms), the
+		// batch commits one interval later. Twice the interval is late.
+		if d > 2*time.Second {
+			t.Errorf("ADD COLUMN: model.json of link %c showed extra after %s, more than the next commit (interval 1 s)", 'a'+i, d)
+		}
+	}
 
 	// DROP COLUMN, then writes.
 	retries, firstErr = 0, ""

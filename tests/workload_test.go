@@ -476,7 +476,7 @@ func (w *workload) op(tx *sql.Tx, td *tableDef, insertOnly bool) (int, []undo, e
 			row[ki] = kv[j]
 		}
 		return w.insert(tx, td, row, "INSERT")
-	case x < 78: // update some non-key columns
+	case x < 75: // update some non-key columns
 		key := l.keys[g.r.Intn(len(l.keys))]
 		var sets []string
 		var args []any
@@ -495,10 +495,10 @@ func (w *workload) op(tx *sql.Tx, td *tableDef, insertOnly bool) (int, []undo, e
 			return 0, nil, err
 		}
 		return w.recordUpsert(tx, td, l.keyOf[key])
-	case x < 95: // delete
+	case x < 90: // delete
 		key := l.keys[g.r.Intn(len(l.keys))]
 		return w.delete(tx, td, key)
-	case x < 98: // change the key: a delete of the old key, then the new row
+	case x < 94: // change the key: a delete of the old key, then the new row
 		key := l.keys[g.r.Intn(len(l.keys))]
 		kv := td.newKey(g)
 		old := append([]any(nil), l.keyOf[key]...)
@@ -512,7 +512,7 @@ func (w *workload) op(tx *sql.Tx, td *tableDef, insertOnly bool) (int, []undo, e
 		}
 		n2, u2, err := w.recordUpsert(tx, td, kv)
 		return n1 + n2, append(u1, u2...), err
-	default: // replace a row by its key
+	default: // replace a row by its key (INSERT OR REPLACE)
 		key := l.keys[g.r.Intn(len(l.keys))]
 		row := make([]any, len(td.cols))
 		for i, c := range td.cols {

@@ -59,7 +59,8 @@
 //     other than the primary key is deleted without a trace (SQLite fires no
 //     delete trigger for it unless the application sets PRAGMA
 //     recursive_triggers=ON). Replacing a row by its primary key is captured
-//     correctly, as an insert of the new row.
+//     as a delete of the old row (a BEFORE INSERT trigger keeps its image)
+//     followed by an insert of the new one.
 //   - A tracked table that is dropped and recreated (the usual way to change
 //     a column's type in SQLite) loses its triggers: Track and the stream
 //     then report that its tracking was removed and changes may be missing,

@@ -347,6 +347,13 @@ func (st *stream) fill(ctx context.Context, tx *sql.Tx) error {
 	if err := rows.Close(); err != nil {
 		return err
 	}
+	// A replaced row's image ('R') is only meaningful with the insert that
+	// follows it; don't end a full range between the two.
+	if len(entries) == rangeRows {
+		for len(entries) > 1 && entries[len(entries)-1].op == "R" {
+			entries = entries[:len(entries)-1]
+		}
+	}
 	if len(entries) == 0 {
 		return nil
 	}
@@ -397,6 +404,7 @@ func (st *stream) fill(ctx context.Context, tx *sql.Tx) error {
 
 	size := 0
 	end := entries[len(entries)-1].seq
+	replaced := map[int64]*lakelink.Change{} // tbl → the row an INSERT OR REPLACE may have replaced
 	for _, e := range entries {
 		c := cursors[e.tbl]
 		if c == nil {
@@ -452,9 +460,21 @@ func (st *stream) fill(ctx context.Context, tx *sql.Tx) error {
 			size += valueSize(c.raw[j])
 		}
 		ch := lakelink.Change{Table: name, Pos: lakelink.Position(e.seq), Row: row}
+		old := replaced[e.tbl]
+		delete(replaced, e.tbl)
 		switch e.op {
+		case "R":
+			// The image of a row with the key an INSERT is about to write:
+			// if that insert follows, it replaced the row (INSERT OR
+			// REPLACE), which SQLite deletes without a delete trigger.
+			ch.Op, ch.OldKnown = lakelink.OpDelete, true
+			replaced[e.tbl] = &ch
+			continue
 		case "I":
 			ch.Op = lakelink.OpInsert
+			if old != nil && sameKey(g.table.Key, old.Row, row) {
+				st.buf = append(st.buf, *old)
+			}
 		case "U":
 			ch.Op = lakelink.OpUpdate
 		case "D":
@@ -463,7 +483,7 @@ func (st *stream) fill(ctx context.Context, tx *sql.Tx) error {
 			return fmt.Errorf("table %q: change %d has unknown op %q", name, e.seq, e.op)
 		}
 		st.buf = append(st.buf, ch)
-		if size >= rangeBytes {
+		if size >= rangeBytes && len(replaced) == 0 {
 			end = e.seq
 			break
 		}
@@ -500,6 +520,16 @@ func (st *stream) announce(ctx context.Context, tx *sql.Tx) error {
 	}
 	st.reinstalled = nil
 	return nil
+}
+
+// sameKey reports whether two rows of a table have the same key.
+func sameKey(key []int, a, b []lakelink.Value) bool {
+	for _, k := range key {
+		if k >= len(a) || k >= len(b) || fmt.Sprintf("%#v", a[k]) != fmt.Sprintf("%#v", b[k]) {
+			return false
+		}
+	}
+	return true
 }
 
 // generation returns a table's definition in one generation.

@@ -22,9 +22,10 @@ func (n names) rows(id int64) string {
 	return fmt.Sprintf("_lakelink_%s_rows_%d", n.link, id)
 }
 
-// triggerSuffixes name a table's four triggers: after insert, after update,
-// before delete, and before an update that changes the key.
-var triggerSuffixes = []string{"ins", "upd", "del", "key"}
+// triggerSuffixes name a table's five triggers: after insert, after update,
+// before delete, before an update that changes the key, and before an
+// insert that may replace a row.
+var triggerSuffixes = []string{"ins", "upd", "del", "key", "rep"}
 
 func (n names) trigger(id int64, suffix string) string {
 	return fmt.Sprintf("_lakelink_%s_%d_%s", n.link, id, suffix)
@@ -157,7 +158,7 @@ func inspect(ctx context.Context, q queryer, n names, t tracked, d tableDesc) (i
 		args = append(args, n.trigger(t.id, s))
 	}
 	var count int
-	err := q.QueryRowContext(ctx, `SELECT count(*) FROM main.sqlite_schema WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?, ?, ?)`, args...).Scan(&count)
+	err := q.QueryRowContext(ctx, `SELECT count(*) FROM main.sqlite_schema WHERE type = 'trigger' AND tbl_name = ? AND name IN (?`+strings.Repeat(", ?", len(triggerSuffixes)-1)+`)`, args...).Scan(&count)
 	if err != nil {
 		return 0, err
 	}
@@ -316,10 +317,16 @@ func triggers(n names, id, gen int64, d tableDesc, expect string) []string {
 		}
 		return strings.Join(conds, " AND ")
 	}
-	capture := func(op, ref string) string {
+	captureWhere := func(op, where string) string {
 		return fmt.Sprintf(`INSERT INTO %s(tbl, op, gen) VALUES (%d, '%s', %d); INSERT INTO %s(%s) SELECT last_insert_rowid(), * FROM %s WHERE %s;`,
-			quoteIdent(n.log()), id, op, gen, quoteIdent(n.rows(id)), strings.Join(shadowCols, ", "), table, match(ref))
+			quoteIdent(n.log()), id, op, gen, quoteIdent(n.rows(id)), strings.Join(shadowCols, ", "), table, where)
 	}
+	capture := func(op, ref string) string { return captureWhere(op, match(ref)) }
+	var byKey []string
+	for _, k := range key {
+		byKey = append(byKey, fmt.Sprintf("%s IS NEW.%s", quoteIdent(k), quoteIdent(k)))
+	}
+	newKey := strings.Join(byKey, " AND ")
 	trig := func(suffix string) string { return "main." + quoteIdent(n.trigger(id, suffix)) }
 
 	var keyCols, keyChanged []string
@@ -335,6 +342,12 @@ func triggers(n names, id, gen int64, d tableDesc, expect string) []string {
 		// trigger captures the row under its new key.
 		fmt.Sprintf("CREATE TRIGGER %s BEFORE UPDATE OF %s ON %s WHEN %s BEGIN %s %s END",
 			trig("key"), strings.Join(keyCols, ", "), table, strings.Join(keyChanged, " OR "), guard, capture("D", "OLD")),
+		// INSERT OR REPLACE deletes the row with the same key without a
+		// delete trigger: keep its image ('R'); the stream turns it into a
+		// delete when the insert follows (an OR IGNORE that changed nothing
+		// has none, and an insert that fails rolls the image back).
+		fmt.Sprintf("CREATE TRIGGER %s BEFORE INSERT ON %s WHEN EXISTS (SELECT 1 FROM %s WHERE %s) BEGIN %s %s END",
+			trig("rep"), table, table, newKey, guard, captureWhere("R", newKey)),
 	}
 }
 

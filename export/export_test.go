@@ -45,8 +45,8 @@ func eventDef() lakelink.Table {
 // workload makes seeded random changes to account (ids 0..49, createdOn
 // moving between years, so rows move between partitions) and event.
 type workload struct {
-	r    *rand.Rand
-	src  *fakeSource
+	r     *rand.Rand
+	src   *fakeSource
 	live  map[int64]bool
 	evs   map[string]bool
 	years int // createdOn spans this many years (4)

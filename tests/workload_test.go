@@ -512,7 +512,7 @@ func (w *workload) op(tx *sql.Tx, td *tableDef, insertOnly bool) (int, []undo, e
 		}
 		n2, u2, err := w.recordUpsert(tx, td, kv)
 		return n1 + n2, append(u1, u2...), err
-	default: // replace a row by its key (INSERT OR REPLACE)
+	default: // replace a row by its key (INSERT OR REPLACE): a delete, then the new row
 		key := l.keys[g.r.Intn(len(l.keys))]
 		row := make([]any, len(td.cols))
 		for i, c := range td.cols {
@@ -523,7 +523,11 @@ func (w *workload) op(tx *sql.Tx, td *tableDef, insertOnly bool) (int, []undo, e
 		for j, ki := range td.keyIdx() {
 			row[ki] = l.keyOf[key][j]
 		}
-		return w.insert(tx, td, row, "INSERT OR REPLACE")
+		// SQLite deletes the old row and inserts the new one; lakelink
+		// exports exactly that: a delete, then an insert.
+		n1, u1 := w.noteDelete(td, key)
+		n2, u2, err := w.insert(tx, td, row, "INSERT OR REPLACE")
+		return n1 + n2, append(u1, u2...), err
 	}
 }
 

@@ -41,6 +41,10 @@ func New(src lakelink.Source, lake lakelink.Lake, cfg Config) (*Exporter, error)
 	}, nil
 }
 
+// onceTries is how often RunOnce tries before it gives up (about half a
+// minute of backoff); Run retries for as long as it runs.
+const onceTries = 6
+
 // commitTimeout bounds a commit, which shutdown does not interrupt.
 const commitTimeout = 2 * time.Minute
 
@@ -64,13 +68,14 @@ func permanent(err error) error {
 func (e *Exporter) Run(ctx context.Context) error { return e.run(ctx, false) }
 
 // RunOnce exports everything the source has committed up to now (initial
-// writes included), commits, takes a snapshot and returns.
+// writes included), commits, takes a snapshot and returns. An error of the
+// source or the lake is retried a few times with backoff, then returned.
 func (e *Exporter) RunOnce(ctx context.Context) error { return e.run(ctx, true) }
 
 func (e *Exporter) run(ctx context.Context, once bool) error {
 	backoff := e.cfg.retryBackoff
 	var lastErr string
-	for {
+	for tries := 1; ; tries++ {
 		err := e.session(ctx, once)
 		if err == nil || ctx.Err() != nil {
 			return nil
@@ -78,6 +83,9 @@ func (e *Exporter) run(ctx context.Context, once bool) error {
 		var pe permanentError
 		if errors.As(err, &pe) {
 			return pe.err
+		}
+		if once && tries >= onceTries {
+			return fmt.Errorf("gave up after %d tries: %w", tries, err)
 		}
 		// Log each backoff step once, not every retry of the same error.
 		if err.Error() != lastErr || backoff >= time.Minute {
@@ -355,7 +363,7 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 			if c.Pos > b.end {
 				b.end = c.Pos
 			}
-			if b.bytes >= e.cfg.MaxBatchBytes || (pending() && time.Since(b.start) >= e.cfg.CommitInterval) {
+			if b.bytes >= e.cfg.MaxBatchBytes || meta || (pending() && time.Since(b.start) >= e.cfg.CommitInterval) {
 				if err := commit(ctx); err != nil {
 					return err
 				}
@@ -375,6 +383,13 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 			if changed {
 				e.log.Info("table schema changed", slog.String("table", t.st.Source), slog.Int("columns", len(t.st.Columns)))
 				meta = true
+				// The new attributes reach model.json at once, before the
+				// rows that need them.
+				if atBoundary {
+					if err := commit(ctx); err != nil {
+						return err
+					}
+				}
 			}
 			continue
 		}

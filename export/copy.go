@@ -235,7 +235,7 @@ func readAhead(ctx context.Context, snap lakelink.Snapshot) <-chan rowBatch {
 // other tables go on.
 func (e *Exporter) copyFailed(ctx context.Context, st *State, t *table, cause error) error {
 	e.log.Error("table stopped", slog.String("table", t.st.Source), slog.Any("err", cause))
-	t.st.Error = cause.Error()
+	t.st.Error = cause.Error() + fmt.Sprintf("; once the source is fixed, run lakelink resync --lake LAKE --table %s", t.st.Source)
 	t.st.InitialSync = SyncFailed
 	if err := writeState(ctx, e.lake, st); err != nil {
 		return err

@@ -560,10 +560,21 @@ func TestExportBadValue(t *testing.T) {
 			t.Errorf("error %q does not name %s", msg, want)
 		}
 	}
-	var bad *lakelink.BadValueError
-	_ = errors.As(nil, &bad)
 	if n := len(readLake(t, lake, "event")); n != 2 {
 		t.Errorf("event has %d rows, want 2: the other table must go on", n)
+	}
+	// Fixed in the source, resynced: the table is exported again.
+	src.apply(lakelink.Change{Op: lakelink.OpUpdate, Table: "account", Row: []lakelink.Value{int64(1), "ok", nil, "12"}})
+	if err := Resync(context.Background(), lake, "account"); err != nil {
+		t.Fatal(err)
+	}
+	st = runOnce(t, src, lake)
+	if msg := st.Tables["account"].Error; msg != "" {
+		t.Fatalf("after resync the table still says %q", msg)
+	}
+	checkInPlace(t, src, lake, "account")
+	if err := Resync(context.Background(), lake, "nosuch"); err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("Resync of a missing table = %v, want an error naming it", err)
 	}
 }
 

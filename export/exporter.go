@@ -270,7 +270,7 @@ func (e *Exporter) recover(ctx context.Context, st *State, tables map[string]*ta
 					return fmt.Errorf("recover %s: %w", o.Path, err)
 				}
 			case o.Size < p.Size:
-				return permanent(fmt.Errorf("recover %s: the lake holds %d bytes but %d were committed: the lake lost data; resync the table", o.Path, o.Size, p.Size))
+				return permanent(fmt.Errorf("recover %s: the lake holds %d bytes but %d were committed: the lake lost data; run lakelink resync --table %s", o.Path, o.Size, p.Size, ts.Source))
 			}
 		}
 	}
@@ -421,6 +421,10 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 func (e *Exporter) failTable(t *table, b *batch, err error) {
 	e.log.Error("table stopped", slog.String("table", t.st.Source), slog.Any("err", err))
 	t.st.Error = err.Error()
+	var bad *lakelink.BadValueError
+	if errors.As(err, &bad) {
+		t.st.Error += fmt.Sprintf("; fix the value in the source, then run lakelink resync --lake LAKE --table %s", t.st.Source)
+	}
 	if t.st.InitialSync != SyncCompleted {
 		t.st.InitialSync = SyncFailed
 	}

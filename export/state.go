@@ -249,3 +249,29 @@ func writeObject(ctx context.Context, lake lakelink.Lake, path string, data []by
 
 // isNotExist reports whether err says an object is missing.
 func isNotExist(err error) bool { return errors.Is(err, lakelink.ErrNotExist) }
+
+// Resync marks a table of the lake's export for a fresh initial copy: the
+// next run copies it again from the source and streams its changes from
+// there, whatever stopped it (a bad value since fixed, a type change). Its
+// columns and partitions are forgotten; old snapshot files stay until
+// deleted by hand. Run it while no lakelink exports into this lake.
+func Resync(ctx context.Context, lake lakelink.Lake, table string) error {
+	st, err := ReadState(ctx, lake)
+	if err != nil {
+		return err
+	}
+	ts := st.Tables[table]
+	if ts == nil {
+		var names []string
+		for n := range st.Tables {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return fmt.Errorf("resync: the lake's export has no table %q (it has %s)", table, strings.Join(names, ", "))
+	}
+	st.Tables[table] = &TableState{
+		Source: ts.Source, Folder: ts.Folder, Mode: ts.Mode, Partition: ts.Partition, CreatedOn: ts.CreatedOn,
+		InitialSync: SyncNotStarted, Partitions: map[string]*PartState{},
+	}
+	return writeState(ctx, lake, st)
+}

@@ -37,7 +37,7 @@ func (t *table) setDefinition(def lakelink.Table) (changed bool, err error) {
 		keyNames[i] = def.Columns[k].Name
 	}
 	if len(st.Key) > 0 && fmt.Sprint(st.Key) != fmt.Sprint(keyNames) {
-		return false, fmt.Errorf("table %q: its key changed from %v to %v; run `lakelink resync --table %s`", st.Source, st.Key, keyNames, st.Source)
+		return false, fmt.Errorf("table %q: its key changed from %v to %v; run `lakelink resync --lake LAKE --table %s` to export it again", st.Source, st.Key, keyNames, st.Source)
 	}
 	seen := map[string]bool{}
 	taken := map[string]bool{}
@@ -54,7 +54,7 @@ func (t *table) setDefinition(def lakelink.Table) (changed bool, err error) {
 			}
 			found = true
 			if lc.Kind != c.Kind {
-				return false, fmt.Errorf("table %q: column %q changed type from %s (%s) to %s (%s); run `lakelink resync --table %s` to export it again", st.Source, c.Name, lc.Type, lc.Kind, c.Type, c.Kind, st.Source)
+				return false, fmt.Errorf("table %q: column %q changed type from %s (%s) to %s (%s); run `lakelink resync --lake LAKE --table %s` to export it again", st.Source, c.Name, lc.Type, lc.Kind, c.Type, c.Kind, st.Source)
 			}
 			if lc.Dropped {
 				lc.Dropped = false

@@ -2,7 +2,10 @@ package lakelink
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -61,4 +64,44 @@ type Copier interface {
 	// Copy makes dst a copy of the first n bytes of src, replacing any
 	// object at dst. dst becomes visible only once complete.
 	Copy(ctx context.Context, src, dst string, n int64) error
+}
+
+// CheckPath returns an error unless p is a valid object path: non-empty,
+// slash-separated and relative, with no empty, "." or ".." element, no
+// backslash and no NUL. Every lake refuses the same paths.
+func CheckPath(p string) error {
+	if p == "" {
+		return errors.New("bad object path: empty")
+	}
+	return checkElems(p, false)
+}
+
+// CheckPrefix returns an error unless p is a valid List prefix: like a
+// path, but it may be empty or end in "/".
+func CheckPrefix(p string) error {
+	if p == "" {
+		return nil
+	}
+	return checkElems(p, true)
+}
+
+func checkElems(p string, prefix bool) error {
+	if strings.HasPrefix(p, "/") {
+		return fmt.Errorf("bad object path %q: absolute; paths are relative to the lake's root", p)
+	}
+	if strings.ContainsAny(p, "\\\x00") {
+		return fmt.Errorf("bad object path %q: holds a backslash or a NUL", p)
+	}
+	elems := strings.Split(p, "/")
+	for i, e := range elems {
+		switch {
+		case e == "" && prefix && i == len(elems)-1:
+			// a prefix ending in "/": everything in that folder
+		case e == "":
+			return fmt.Errorf("bad object path %q: empty element", p)
+		case e == "." || e == "..":
+			return fmt.Errorf("bad object path %q: element %q", p, e)
+		}
+	}
+	return nil
 }

@@ -593,16 +593,8 @@ func (l *Lake) full(p string) string {
 // checkPath returns an error unless p is a valid object path: slash
 // separated, relative, every element a real name.
 func checkPath(p string) error {
-	if p == "" {
-		return errors.New("file: empty object path")
-	}
-	if err := checkChars(p); err != nil {
-		return err
-	}
-	for _, e := range strings.Split(p, "/") {
-		if err := checkElem(p, e); err != nil {
-			return err
-		}
+	if err := lakelink.CheckPath(p); err != nil {
+		return fmt.Errorf("file: %w", err)
 	}
 	if isTemp(p[strings.LastIndexByte(p, '/')+1:]) {
 		return fmt.Errorf("file: bad object path %q: names starting with \".\" and holding %q, or starting with %q, are kept for temp files", p, tmpMark, probePrefix)
@@ -614,40 +606,8 @@ func checkPath(p string) error {
 // elements up to the last slash are folder names, and what follows is the
 // start of a name.
 func checkPrefix(p string) error {
-	if p == "" {
-		return nil
-	}
-	if err := checkChars(p); err != nil {
-		return err
-	}
-	elems := strings.Split(p, "/")
-	for i, e := range elems {
-		if i == len(elems)-1 && e == "" {
-			break // a prefix ending in "/": everything in that folder
-		}
-		if err := checkElem(p, e); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func checkChars(p string) error {
-	if strings.HasPrefix(p, "/") {
-		return fmt.Errorf("file: bad object path %q: absolute; paths are relative to the lake's root", p)
-	}
-	if strings.ContainsAny(p, "\\\x00") {
-		return fmt.Errorf("file: bad object path %q: holds a backslash or a NUL", p)
-	}
-	return nil
-}
-
-func checkElem(p, e string) error {
-	switch e {
-	case "":
-		return fmt.Errorf("file: bad object path %q: empty element", p)
-	case ".", "..":
-		return fmt.Errorf("file: bad object path %q: element %q", p, e)
+	if err := lakelink.CheckPrefix(p); err != nil {
+		return fmt.Errorf("file: %w", err)
 	}
 	return nil
 }

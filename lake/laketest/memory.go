@@ -3,7 +3,6 @@ package laketest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -243,56 +242,16 @@ func (w *memWriter) Close() error {
 // Lakes on object stores accept more, but a path that one lake refuses
 // must be refused by all, so that a link can move between them.
 func checkPath(p string) error {
-	if p == "" {
-		return errors.New("laketest: empty object path")
-	}
-	if err := checkChars(p); err != nil {
-		return err
-	}
-	for _, e := range strings.Split(p, "/") {
-		if err := checkElem(p, e); err != nil {
-			return err
-		}
+	if err := lakelink.CheckPath(p); err != nil {
+		return fmt.Errorf("laketest: %w", err)
 	}
 	return nil
 }
 
 // checkPrefix returns an error unless p is a valid List prefix.
 func checkPrefix(p string) error {
-	if p == "" {
-		return nil
-	}
-	if err := checkChars(p); err != nil {
-		return err
-	}
-	elems := strings.Split(p, "/")
-	for i, e := range elems {
-		if i == len(elems)-1 && e == "" {
-			break // a prefix ending in "/"
-		}
-		if err := checkElem(p, e); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func checkChars(p string) error {
-	if strings.HasPrefix(p, "/") {
-		return fmt.Errorf("laketest: bad object path %q: absolute", p)
-	}
-	if strings.ContainsAny(p, "\\\x00") {
-		return fmt.Errorf("laketest: bad object path %q: holds a backslash or a NUL", p)
-	}
-	return nil
-}
-
-func checkElem(p, e string) error {
-	switch e {
-	case "":
-		return fmt.Errorf("laketest: bad object path %q: empty element", p)
-	case ".", "..":
-		return fmt.Errorf("laketest: bad object path %q: element %q", p, e)
+	if err := lakelink.CheckPrefix(p); err != nil {
+		return fmt.Errorf("laketest: %w", err)
 	}
 	return nil
 }

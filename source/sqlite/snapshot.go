@@ -26,7 +26,10 @@ type snapshot struct {
 
 // Snapshot starts a consistent copy of a tracked table: one read
 // transaction on a connection of its own, in which the log's sequence
-// counter is the Position and the rows come in key order. Every change at or
+// counter is the Position. A large table with a rowid is read in rowid
+// ranges by several connections at once, whose read transactions all start
+// while a write lock keeps the database still, so they see one state of it;
+// their rows come interleaved, each range in rowid order. Every change at or
 // before Position is in the copy, and none after it. ctx bounds the whole
 // copy: when it is done, Next fails. The copy holds a read transaction open
 // until Close, which in WAL mode keeps the WAL from being checkpointed.
@@ -34,14 +37,20 @@ func (s *Source) Snapshot(ctx context.Context, link, table string) (lakelink.Sna
 	if err := checkLink(link); err != nil {
 		return nil, fmt.Errorf("sqlite: snapshot %q: %w", table, err)
 	}
-	sn, err := s.snapshot(ctx, names{link}, table)
+	if sn, err := s.parallelSnapshot(ctx, names{link}, table); sn != nil || err != nil {
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: snapshot %q: %w", table, err)
+		}
+		return sn, nil
+	}
+	sn, err := s.snapshot(ctx, names{link}, table, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: snapshot %q: %w", table, err)
 	}
 	return sn, nil
 }
 
-func (s *Source) snapshot(ctx context.Context, n names, table string) (*snapshot, error) {
+func (s *Source) snapshot(ctx context.Context, n names, table string, r *rowRange) (*snapshot, error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -52,7 +61,7 @@ func (s *Source) snapshot(ctx context.Context, n names, table string) (*snapshot
 		if err != nil {
 			return err
 		}
-		if err := sn.start(ctx, tx, n, table); err != nil {
+		if err := sn.start(ctx, tx, n, table, r); err != nil {
 			tx.Rollback()
 			return err
 		}
@@ -67,7 +76,7 @@ func (s *Source) snapshot(ctx context.Context, n names, table string) (*snapshot
 }
 
 // start reads the position and opens the rows, all in tx.
-func (sn *snapshot) start(ctx context.Context, tx *sql.Tx, n names, table string) error {
+func (sn *snapshot) start(ctx context.Context, tx *sql.Tx, n names, table string, r *rowRange) error {
 	// The first read pins the transaction's view of the database.
 	ok, err := linkTracked(ctx, tx, n)
 	if err != nil {
@@ -109,6 +118,10 @@ func (sn *snapshot) start(ctx context.Context, tx *sql.Tx, n names, table string
 		order = append(order, quoteIdent(k))
 	}
 	q := "SELECT " + strings.Join(sel, ", ") + " FROM main." + quoteIdent(table)
+	if r != nil {
+		q += fmt.Sprintf(" WHERE %s BETWEEN %d AND %d", r.col, r.lo, r.hi)
+		order = []string{r.col}
+	}
 	if len(order) > 0 {
 		q += " ORDER BY " + strings.Join(order, ", ")
 	}

@@ -823,3 +823,109 @@ func TestShortDeadlines(t *testing.T) {
 		t.Fatalf("got %d of %d rows", len(seen), n)
 	}
 }
+
+// TestParallelSnapshot reads a table wide enough to be read by several
+// connections while the application keeps writing, then applies the stream
+// from the snapshot's position: the result must be the table's final state.
+func TestParallelSnapshot(t *testing.T) {
+	src, app := newDB(t)
+	mustExec(t, app, `CREATE TABLE w (id INTEGER PRIMARY KEY, v INTEGER)`)
+	tx, _ := app.Begin()
+	for id := 0; id <= 1_000_000; id += 500 { // a rowid span past the parallel threshold
+		if _, err := tx.Exec(`INSERT INTO w VALUES (?, 0)`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := src.Track(ctx, "p", []string{"w"}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // the application: updates, inserts and deletes all over the table
+		defer close(done)
+		for i := 1; i < 20000; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := (i * 7919) % 1_000_000
+			app.Exec(`INSERT INTO w VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET v = excluded.v`, id, i)
+			if i%5 == 0 {
+				app.Exec(`DELETE FROM w WHERE id = ?`, (i*104729)%1_000_000)
+			}
+		}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	sn, err := src.Snapshot(ctx, "p", "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if typ := fmt.Sprintf("%T", sn); !strings.Contains(typ, "multi") {
+		t.Fatalf("snapshot is a %s, want the parallel one for this table", typ)
+	}
+	got := map[int64]int64{}
+	for {
+		row, err := sn.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := row[0].(int64)
+		if _, dup := got[id]; dup {
+			t.Fatalf("row %d twice in the snapshot", id)
+		}
+		got[id] = row[1].(int64)
+	}
+	pos := sn.Position()
+	sn.Close()
+	close(stop)
+	<-done
+	st, err := src.Stream(ctx, "p", pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		c, err := st.Next(cctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch c.Op {
+		case lakelink.OpInsert, lakelink.OpUpdate:
+			got[c.Row[0].(int64)] = c.Row[1].(int64)
+		case lakelink.OpDelete:
+			delete(got, c.Row[0].(int64))
+		}
+	}
+	want := map[int64]int64{}
+	rows, err := app.Query(`SELECT id, v FROM w`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, v int64
+		rows.Scan(&id, &v)
+		want[id] = v
+	}
+	rows.Close()
+	if len(got) != len(want) {
+		t.Fatalf("snapshot + stream give %d rows, the table has %d", len(got), len(want))
+	}
+	for id, v := range want {
+		if got[id] != v {
+			t.Fatalf("row %d: snapshot + stream give %d, the table has %d", id, got[id], v)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"strconv"
 	"time"
 )
@@ -288,3 +289,34 @@ type Link struct {
 
 // Now is the clock lakelink reads; tests may replace it.
 var Now = func() time.Time { return time.Now().UTC() }
+
+var linkNameRE = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
+
+// CheckLinkName refuses a link name that can't name a source's change
+// tracking: it must be 1 to 40 lower-case letters, digits or underscores.
+func CheckLinkName(name string) error {
+	if !linkNameRE.MatchString(name) {
+		return fmt.Errorf("%q: use 1 to 40 lower-case letters, digits or underscores", name)
+	}
+	return nil
+}
+
+// CheckMode refuses a write mode other than ModeInPlace, ModeAppendOnly or
+// "" (the default).
+func CheckMode(m string) error {
+	switch m {
+	case "", ModeInPlace, ModeAppendOnly:
+		return nil
+	}
+	return fmt.Errorf("%q: use %s or %s", m, ModeInPlace, ModeAppendOnly)
+}
+
+// CheckPartition refuses a partition strategy other than PartitionYear,
+// PartitionMonth or "" (the default).
+func CheckPartition(p string) error {
+	switch p {
+	case "", PartitionYear, PartitionMonth:
+		return nil
+	}
+	return fmt.Errorf("%q: use %s or %s", p, PartitionYear, PartitionMonth)
+}

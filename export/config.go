@@ -14,7 +14,6 @@ package export
 import (
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
 	"time"
 
@@ -53,16 +52,14 @@ type Config struct {
 	retryBackoff time.Duration // the first retry's wait (1 s); tests shorten it
 }
 
-var linkName = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
-
 // withDefaults returns c with every empty field set to its default, or an
 // error naming the field that is wrong.
 func (c Config) withDefaults() (Config, error) {
 	if c.Link == "" {
 		c.Link = "default"
 	}
-	if !linkName.MatchString(c.Link) {
-		return c, fmt.Errorf("link name %q: use 1 to 40 lower-case letters, digits or underscores", c.Link)
+	if err := lakelink.CheckLinkName(c.Link); err != nil {
+		return c, fmt.Errorf("link name %w", err)
 	}
 	if c.CommitInterval <= 0 {
 		c.CommitInterval = time.Second
@@ -100,15 +97,11 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 func checkSettings(where string, t lakelink.TableSettings) error {
-	switch t.Mode {
-	case "", lakelink.ModeInPlace, lakelink.ModeAppendOnly:
-	default:
-		return fmt.Errorf("%s.mode: %q is not %q or %q", where, t.Mode, lakelink.ModeInPlace, lakelink.ModeAppendOnly)
+	if err := lakelink.CheckMode(t.Mode); err != nil {
+		return fmt.Errorf("%s.mode: %w", where, err)
 	}
-	switch t.Partition {
-	case "", lakelink.PartitionYear, lakelink.PartitionMonth:
-	default:
-		return fmt.Errorf("%s.partition: %q is not %q or %q", where, t.Partition, lakelink.PartitionYear, lakelink.PartitionMonth)
+	if err := lakelink.CheckPartition(t.Partition); err != nil {
+		return fmt.Errorf("%s.partition: %w", where, err)
 	}
 	return nil
 }

@@ -69,10 +69,6 @@ const (
 	defaultSnapshotRetention = 5
 )
 
-// linkNameRE is what a link name may be; it names the source's change
-// tracking (the same rule as export.Config.Link).
-var linkNameRE = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
-
 // loadConfig reads, expands, defaults and validates a config file.
 func loadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
@@ -205,7 +201,7 @@ func (c *Config) validate() error {
 	lakes := map[endpoint]int{}
 	for i, l := range c.Links {
 		at := fmt.Sprintf("links[%d]", i)
-		if err := checkLinkName(l.Name); err != nil {
+		if err := lakelink.CheckLinkName(l.Name); err != nil {
 			return fmt.Errorf("%s.name: %w", at, err)
 		}
 		if j, dup := names[l.Name]; dup {
@@ -233,10 +229,10 @@ func (c *Config) validate() error {
 				return fmt.Errorf("%s.name: table %q is also %s.tables[%d]", tat, t.Name, at, k)
 			}
 			tables[t.Name] = j
-			if err := checkMode(t.Mode); err != nil {
+			if err := lakelink.CheckMode(t.Mode); err != nil {
 				return fmt.Errorf("%s.mode: %w", tat, err)
 			}
-			if err := checkPartition(t.Partition); err != nil {
+			if err := lakelink.CheckPartition(t.Partition); err != nil {
 				return fmt.Errorf("%s.partition: %w", tat, err)
 			}
 		}
@@ -262,27 +258,4 @@ func (c *Config) specs() []linkSpec {
 		specs = append(specs, linkSpec{Link: l.Link, CommitInterval: ci, SnapshotInterval: si, SnapshotRetention: l.SnapshotRetention})
 	}
 	return specs
-}
-
-func checkLinkName(name string) error {
-	if !linkNameRE.MatchString(name) {
-		return fmt.Errorf("%q: use 1 to 40 lower-case letters, digits or underscores", name)
-	}
-	return nil
-}
-
-func checkMode(m string) error {
-	switch m {
-	case "", lakelink.ModeInPlace, lakelink.ModeAppendOnly:
-		return nil
-	}
-	return fmt.Errorf("%q: use %s or %s", m, lakelink.ModeInPlace, lakelink.ModeAppendOnly)
-}
-
-func checkPartition(p string) error {
-	switch p {
-	case "", lakelink.PartitionYear, lakelink.PartitionMonth:
-		return nil
-	}
-	return fmt.Errorf("%q: use %s or %s", p, lakelink.PartitionYear, lakelink.PartitionMonth)
 }

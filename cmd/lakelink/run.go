@@ -117,13 +117,13 @@ func (f *runFlags) specs(cmd *cobra.Command) ([]linkSpec, error) {
 	if _, err := parseLake(f.lake); err != nil {
 		return nil, usagef(cmd, "--lake %s: %v", redactURL(f.lake), err)
 	}
-	if err := checkLinkName(f.link); err != nil {
+	if err := lakelink.CheckLinkName(f.link); err != nil {
 		return nil, usagef(cmd, "--link %v", err)
 	}
-	if err := checkMode(f.mode); err != nil {
+	if err := lakelink.CheckMode(f.mode); err != nil {
 		return nil, usagef(cmd, "--mode %v", err)
 	}
-	if err := checkPartition(f.partition); err != nil {
+	if err := lakelink.CheckPartition(f.partition); err != nil {
 		return nil, usagef(cmd, "--partition %v", err)
 	}
 	if f.commitInterval <= 0 {

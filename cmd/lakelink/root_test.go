@@ -33,7 +33,7 @@ func TestUsageErrors(t *testing.T) {
 		{"run bad source scheme", []string{"run", "--source", "ftp://h/a.db", "--lake", "/tmp/x"}, `scheme "ftp" not supported`, "--help"},
 		{"run postgres not yet", []string{"run", "--source", "postgres://u:secret@h/db", "--lake", "/tmp/x"}, "not supported yet", "--help"},
 		{"run azure not yet", []string{"run", "--source", "a.db", "--lake", "azure://acct/container"}, "not supported yet", "--help"},
-		{"run s3 not yet", []string{"run", "--source", "a.db", "--lake", "s3://bucket/prefix"}, "not supported yet", "--help"},
+		{"run azure not yet", []string{"run", "--source", "a.db", "--lake", "azure://account/container"}, "not supported yet", "--help"},
 		{"run relative sqlite URL", []string{"run", "--source", "sqlite://a.db", "--lake", "/tmp/x"}, "sqlite:///", "--help"},
 		{"run bad mode", []string{"run", "--source", "a.db", "--lake", "/tmp/x", "--mode", "upsert"}, `--mode "upsert"`, "--help"},
 		{"run bad partition", []string{"run", "--source", "a.db", "--lake", "/tmp/x", "--partition", "week"}, `--partition "week"`, "--help"},

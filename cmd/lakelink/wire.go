@@ -16,6 +16,7 @@ import (
 
 	"github.com/lakelink/lakelink"
 	"github.com/lakelink/lakelink/lake/file"
+	lakes3 "github.com/lakelink/lakelink/lake/s3"
 	"github.com/lakelink/lakelink/source/sqlite"
 )
 
@@ -23,6 +24,7 @@ import (
 const (
 	backendSQLite = "sqlite"
 	backendFile   = "file"
+	backendS3     = "s3"
 )
 
 // endpoint is a parsed source or lake URL: which backend, and what the
@@ -30,6 +32,7 @@ const (
 type endpoint struct {
 	backend string
 	path    string
+	s3      lakes3.Config
 }
 
 // urlScheme returns the lower-case scheme of u ("" for a plain path).
@@ -54,7 +57,6 @@ var notYet = map[string]string{
 	"azure":      "Azure lakes",
 	"abfs":       "Azure lakes",
 	"abfss":      "Azure lakes",
-	"s3":         "S3 lakes",
 }
 
 // parseSource checks a source URL without opening it: sqlite:///ABS/PATH.db
@@ -78,8 +80,8 @@ func parseSource(u string) (endpoint, error) {
 	}
 }
 
-// parseLake checks a lake URL without opening it: file:///ABS/DIR or a
-// plain folder path.
+// parseLake checks a lake URL without opening it: file:///ABS/DIR, a plain
+// folder path, or s3://BUCKET[/PREFIX]?endpoint=...&region=...&path-style=true.
 func parseLake(u string) (endpoint, error) {
 	if u == "" {
 		return endpoint{}, errors.New("empty; give file:///ABSOLUTE/DIR or a folder path")
@@ -91,11 +93,17 @@ func parseLake(u string) (endpoint, error) {
 			return endpoint{}, err
 		}
 		return endpoint{backend: backendFile, path: p}, nil
+	case "s3":
+		cfg, err := lakes3.ParseURL(u)
+		if err != nil {
+			return endpoint{}, err
+		}
+		return endpoint{backend: backendS3, s3: cfg}, nil
 	default:
 		if what, ok := notYet[s]; ok {
-			return endpoint{}, fmt.Errorf("scheme %q: %s are not supported yet; use file:///ABSOLUTE/DIR", s, what)
+			return endpoint{}, fmt.Errorf("scheme %q: %s are not supported yet; use file:///ABSOLUTE/DIR or s3://BUCKET/PREFIX", s, what)
 		}
-		return endpoint{}, fmt.Errorf("scheme %q not supported; use file:///ABSOLUTE/DIR or a folder path", s)
+		return endpoint{}, fmt.Errorf("scheme %q not supported; use file:///ABSOLUTE/DIR, a folder path, or s3://BUCKET/PREFIX?endpoint=...", s)
 	}
 }
 
@@ -127,6 +135,10 @@ func openLake(ctx context.Context, u string, mustExist bool) (lakelink.Lake, err
 			}
 		}
 		return file.Open(ctx, ep.path)
+	case backendS3:
+		cfg := ep.s3
+		cfg.ReadOnly = mustExist // read-only commands probe by listing, not writing
+		return lakes3.Open(ctx, cfg)
 	}
 	return nil, fmt.Errorf("lake %s: no backend %q", redactURL(u), ep.backend)
 }

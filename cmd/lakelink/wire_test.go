@@ -43,7 +43,8 @@ func TestParseLake(t *testing.T) {
 		{"file://otherhost/srv/lake", "", "host"},
 		{"ftp://host/lake", "", `scheme "ftp" not supported`},
 		{"azure://account/container/prefix", "", "Azure lakes are not supported yet"},
-		{"s3://bucket/prefix?endpoint=http://127.0.0.1:7070", "", "S3 lakes are not supported yet"},
+		{"s3://bucket/prefix?endpoint=http://127.0.0.1:7070", "", ""},
+		{"s3://Bad_Bucket/prefix", "", "bucket"},
 	}
 	for _, tt := range tests {
 		ep, err := parseLake(tt.url)
@@ -52,7 +53,9 @@ func TestParseLake(t *testing.T) {
 			t.Errorf("parseLake(%q): %v", tt.url, err)
 		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
 			t.Errorf("parseLake(%q) = %v, want an error with %q", tt.url, err, tt.err)
-		case tt.err == "" && (ep.path != tt.path || ep.backend != backendFile):
+		case tt.err == "" && strings.HasPrefix(tt.url, "s3:") && ep.backend != backendS3:
+			t.Errorf("parseLake(%q) = %+v, want an S3 lake", tt.url, ep)
+		case tt.err == "" && !strings.HasPrefix(tt.url, "s3:") && (ep.path != tt.path || ep.backend != backendFile):
 			t.Errorf("parseLake(%q) = %+v, want file %q", tt.url, ep, tt.path)
 		}
 	}

@@ -96,7 +96,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"unknown field", link("    comit_interval: 1s\n"), "comit_interval"},
 		{"bad lake scheme", "links:\n  - name: a\n    source: a.db\n    lake: ftp://h/x\n", `links[0].lake: scheme "ftp" not supported`},
 		{"bad source scheme", "links:\n  - name: a\n    source: mysql://h/x\n    lake: /l\n", `links[0].source: scheme "mysql" not supported`},
-		{"postgres not yet", "links:\n  - name: a\n    source: postgres://u:pw@h/x\n    lake: /l\n", `links[0].source: scheme "postgres": PostgreSQL sources are not supported yet`},
+		{"bad postgres url", "links:\n  - name: a\n    source: postgres://u:pw@h/x?sslmode=bogus\n    lake: /l\n", `links[0].source: postgres:`},
 		{"missing source", "links:\n  - name: a\n    lake: /l\n", "links[0].source: empty"},
 		{"missing lake", "links:\n  - name: a\n    source: a.db\n", "links[0].lake: empty"},
 		{"missing name of two", link("  - source: b.db\n    lake: /lake/b\n"), `links[1].name: ""`},

@@ -15,16 +15,20 @@ import (
 	"strings"
 
 	"github.com/lakelink/lakelink"
+	"github.com/lakelink/lakelink/lake/azure"
 	"github.com/lakelink/lakelink/lake/file"
 	lakes3 "github.com/lakelink/lakelink/lake/s3"
+	"github.com/lakelink/lakelink/source/postgres"
 	"github.com/lakelink/lakelink/source/sqlite"
 )
 
 // Backend kinds a URL can name.
 const (
-	backendSQLite = "sqlite"
-	backendFile   = "file"
-	backendS3     = "s3"
+	backendSQLite   = "sqlite"
+	backendPostgres = "postgres"
+	backendFile     = "file"
+	backendS3       = "s3"
+	backendAzure    = "azure"
 )
 
 // endpoint is a parsed source or lake URL: which backend, and what the
@@ -33,6 +37,7 @@ type endpoint struct {
 	backend string
 	path    string
 	s3      lakes3.Config
+	azure   azure.Config
 }
 
 // urlScheme returns the lower-case scheme of u ("" for a plain path).
@@ -52,11 +57,8 @@ func urlScheme(u string) string {
 
 // notYet names the backends that are planned but not built yet.
 var notYet = map[string]string{
-	"postgres":   "PostgreSQL sources",
-	"postgresql": "PostgreSQL sources",
-	"azure":      "Azure lakes",
-	"abfs":       "Azure lakes",
-	"abfss":      "Azure lakes",
+	"abfs":  "Azure lakes",
+	"abfss": "Azure lakes",
 }
 
 // parseSource checks a source URL without opening it: sqlite:///ABS/PATH.db
@@ -72,6 +74,12 @@ func parseSource(u string) (endpoint, error) {
 			return endpoint{}, err
 		}
 		return endpoint{backend: backendSQLite, path: p}, nil
+	case "postgres", "postgresql":
+		dsn, err := postgres.ParseURL(u)
+		if err != nil {
+			return endpoint{}, err
+		}
+		return endpoint{backend: backendPostgres, path: dsn}, nil
 	default:
 		if what, ok := notYet[s]; ok {
 			return endpoint{}, fmt.Errorf("scheme %q: %s are not supported yet; use sqlite:///ABSOLUTE/PATH.db", s, what)
@@ -81,7 +89,8 @@ func parseSource(u string) (endpoint, error) {
 }
 
 // parseLake checks a lake URL without opening it: file:///ABS/DIR, a plain
-// folder path, or s3://BUCKET[/PREFIX]?endpoint=...&region=...&path-style=true.
+// folder path, s3://BUCKET[/PREFIX]?endpoint=...&region=...&path-style=true,
+// or azure://ACCOUNT/CONTAINER[/PREFIX][?endpoint=URL].
 func parseLake(u string) (endpoint, error) {
 	if u == "" {
 		return endpoint{}, errors.New("empty; give file:///ABSOLUTE/DIR or a folder path")
@@ -99,11 +108,17 @@ func parseLake(u string) (endpoint, error) {
 			return endpoint{}, err
 		}
 		return endpoint{backend: backendS3, s3: cfg}, nil
+	case "azure":
+		cfg, err := azure.ParseURL(u)
+		if err != nil {
+			return endpoint{}, err
+		}
+		return endpoint{backend: backendAzure, azure: cfg}, nil
 	default:
 		if what, ok := notYet[s]; ok {
-			return endpoint{}, fmt.Errorf("scheme %q: %s are not supported yet; use file:///ABSOLUTE/DIR or s3://BUCKET/PREFIX", s, what)
+			return endpoint{}, fmt.Errorf("scheme %q: %s are not supported yet; use file:///ABSOLUTE/DIR, s3://BUCKET/PREFIX or azure://ACCOUNT/CONTAINER/PREFIX", s, what)
 		}
-		return endpoint{}, fmt.Errorf("scheme %q not supported; use file:///ABSOLUTE/DIR, a folder path, or s3://BUCKET/PREFIX?endpoint=...", s)
+		return endpoint{}, fmt.Errorf("scheme %q not supported; use file:///ABSOLUTE/DIR, a folder path, s3://BUCKET/PREFIX?endpoint=... or azure://ACCOUNT/CONTAINER/PREFIX", s)
 	}
 }
 
@@ -116,6 +131,8 @@ func openSource(ctx context.Context, u string, logger *slog.Logger) (lakelink.So
 	switch ep.backend {
 	case backendSQLite:
 		return sqlite.Open(ctx, ep.path, logger)
+	case backendPostgres:
+		return postgres.Open(ctx, ep.path, logger)
 	}
 	return nil, fmt.Errorf("source %s: no backend %q", redactURL(u), ep.backend)
 }
@@ -139,6 +156,10 @@ func openLake(ctx context.Context, u string, mustExist bool) (lakelink.Lake, err
 		cfg := ep.s3
 		cfg.ReadOnly = mustExist // read-only commands probe by listing, not writing
 		return lakes3.Open(ctx, cfg)
+	case backendAzure:
+		cfg := ep.azure
+		cfg.ReadOnly = mustExist // read-only commands probe by listing, not writing
+		return azure.Open(ctx, cfg)
 	}
 	return nil, fmt.Errorf("lake %s: no backend %q", redactURL(u), ep.backend)
 }

@@ -16,8 +16,8 @@ func TestParseSource(t *testing.T) {
 		{"", "", "empty"},
 		{"sqlite://relative/app.db", "", "sqlite:///"},
 		{"ftp://host/app.db", "", `scheme "ftp" not supported`},
-		{"postgres://user:pw@host/db", "", "PostgreSQL sources are not supported yet"},
-		{"postgresql://host/db", "", "not supported yet"},
+		{"postgres://user:pw@host/db", "postgres://user:pw@host/db", ""},
+		{"postgresql://host/db?sslmode=bogus", "", "sslmode"},
 	}
 	for _, tt := range tests {
 		ep, err := parseSource(tt.url)
@@ -26,7 +26,9 @@ func TestParseSource(t *testing.T) {
 			t.Errorf("parseSource(%q): %v", tt.url, err)
 		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
 			t.Errorf("parseSource(%q) = %v, want an error with %q", tt.url, err, tt.err)
-		case tt.err == "" && (ep.path != tt.path || ep.backend != backendSQLite):
+		case tt.err == "" && urlScheme(tt.url) == "postgres" && (ep.path != tt.path || ep.backend != backendPostgres):
+			t.Errorf("parseSource(%q) = %+v, want postgres %q", tt.url, ep, tt.path)
+		case tt.err == "" && urlScheme(tt.url) != "postgres" && (ep.path != tt.path || ep.backend != backendSQLite):
 			t.Errorf("parseSource(%q) = %+v, want sqlite %q", tt.url, ep, tt.path)
 		}
 	}
@@ -42,7 +44,8 @@ func TestParseLake(t *testing.T) {
 		{"", "", "empty"},
 		{"file://otherhost/srv/lake", "", "host"},
 		{"ftp://host/lake", "", `scheme "ftp" not supported`},
-		{"azure://account/container/prefix", "", "Azure lakes are not supported yet"},
+		{"azure://account/container/prefix", "", ""},
+		{"abfss://container@account.dfs.core.windows.net/p", "", "not supported yet"},
 		{"s3://bucket/prefix?endpoint=http://127.0.0.1:7070", "", ""},
 		{"s3://Bad_Bucket/prefix", "", "bucket"},
 	}
@@ -55,7 +58,9 @@ func TestParseLake(t *testing.T) {
 			t.Errorf("parseLake(%q) = %v, want an error with %q", tt.url, err, tt.err)
 		case tt.err == "" && strings.HasPrefix(tt.url, "s3:") && ep.backend != backendS3:
 			t.Errorf("parseLake(%q) = %+v, want an S3 lake", tt.url, ep)
-		case tt.err == "" && !strings.HasPrefix(tt.url, "s3:") && (ep.path != tt.path || ep.backend != backendFile):
+		case tt.err == "" && strings.HasPrefix(tt.url, "azure:") && ep.backend != backendAzure:
+			t.Errorf("parseLake(%q) = %+v, want an Azure lake", tt.url, ep)
+		case tt.err == "" && urlScheme(tt.url) != "s3" && urlScheme(tt.url) != "azure" && (ep.path != tt.path || ep.backend != backendFile):
 			t.Errorf("parseLake(%q) = %+v, want file %q", tt.url, ep, tt.path)
 		}
 	}

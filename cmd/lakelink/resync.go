@@ -57,7 +57,7 @@ lakelink exports into this lake.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&lakeURL, "lake", "", "lake URL: file:///ABSOLUTE/DIR or a folder path")
+	cmd.Flags().StringVar(&lakeURL, "lake", "", "lake URL: file:///ABSOLUTE/DIR or a folder path, s3://BUCKET/PREFIX?..., azure://ACCOUNT/CONTAINER/PREFIX")
 	cmd.Flags().StringArrayVar(&tables, "table", nil, "a table to copy again (repeat for several)")
 	return cmd
 }

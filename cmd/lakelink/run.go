@@ -53,8 +53,14 @@ committed up to now, commits, takes a snapshot and exits.
 at once; one that fails is reported and makes the exit code 1 while the
 others go on. See docs/configuration.md.
 
-Sources: sqlite:///ABSOLUTE/PATH.db, or a path to a SQLite file.
-Lakes:   file:///ABSOLUTE/DIR, or a folder path (created when missing).`,
+Sources: sqlite:///ABSOLUTE/PATH.db, or a path to a SQLite file;
+         postgres://USER@HOST:PORT/DB?... (password from the URL, PGPASSWORD
+         or ~/.pgpass).
+Lakes:   file:///ABSOLUTE/DIR, or a folder path (created when missing);
+         s3://BUCKET[/PREFIX]?endpoint=...&region=...&path-style=true
+         (AWS credential chain);
+         azure://ACCOUNT/CONTAINER[/PREFIX][?endpoint=URL] (AZURE_STORAGE_KEY,
+         AZURE_STORAGE_CONNECTION_STRING or the Azure credential chain).`,
 		Example: `  # Export every table of app.db into /srv/lake until Ctrl-C
   lakelink run --source sqlite:///srv/app.db --lake file:///srv/lake
 
@@ -75,8 +81,8 @@ Lakes:   file:///ABSOLUTE/DIR, or a folder path (created when missing).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", "", "run the links of this YAML file (instead of --source and --lake)")
-	fl.StringVar(&f.source, "source", "", "source database URL: sqlite:///ABSOLUTE/PATH.db or a file path")
-	fl.StringVar(&f.lake, "lake", "", "lake URL: file:///ABSOLUTE/DIR or a folder path")
+	fl.StringVar(&f.source, "source", "", "source database URL: sqlite:///ABSOLUTE/PATH.db or a file path, or postgres://USER@HOST:PORT/DB")
+	fl.StringVar(&f.lake, "lake", "", "lake URL: file:///ABSOLUTE/DIR or a folder path, s3://BUCKET/PREFIX?..., azure://ACCOUNT/CONTAINER/PREFIX")
 	fl.StringVar(&f.link, "link", defaultLink, "link name: names the source's change tracking and the lake's state")
 	fl.StringArrayVar(&f.tables, "table", nil, "a table to link (repeat for several; default: every table that can be linked)")
 	fl.StringVar(&f.mode, "mode", "", "write mode: in-place or append-only (default: in-place for tables with a createdOn column, else append-only)")

@@ -89,7 +89,7 @@ whether or not lakelink is running.`,
 			return printStatus(cmd.OutOrStdout(), doc)
 		},
 	}
-	cmd.Flags().StringVar(&lakeURL, "lake", "", "lake URL: file:///ABSOLUTE/DIR or a folder path")
+	cmd.Flags().StringVar(&lakeURL, "lake", "", "lake URL: file:///ABSOLUTE/DIR or a folder path, s3://BUCKET/PREFIX?..., azure://ACCOUNT/CONTAINER/PREFIX")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON document instead of a table")
 	return cmd
 }

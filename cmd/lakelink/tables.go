@@ -92,7 +92,7 @@ and, when it can't, why and what would fix it. It changes nothing.`,
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&source, "source", "", "source database URL: sqlite:///ABSOLUTE/PATH.db or a file path")
+	cmd.Flags().StringVar(&source, "source", "", "source database URL: sqlite:///ABSOLUTE/PATH.db or a file path, or postgres://USER@HOST:PORT/DB")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON document instead of a table")
 	return cmd
 }

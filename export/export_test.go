@@ -601,7 +601,7 @@ func TestSnapshotsAndRetention(t *testing.T) {
 			if !strings.Contains(path, "/Snapshot/") {
 				t.Fatalf("model.json names %s, not a Snapshot file", p.Location)
 			}
-			content := readAll(t, lake, path)
+			content := laketest.Get(t, lake, path)
 			if old, ok := named[path]; ok && old != content {
 				t.Fatalf("%s changed after model.json named it", path)
 			}
@@ -626,7 +626,7 @@ func TestSnapshotsAndRetention(t *testing.T) {
 
 func modelEntity(t testing.TB, lake lakelink.Lake, name string) cdm.Entity {
 	t.Helper()
-	data := readAll(t, lake, cdm.ModelPath)
+	data := laketest.Get(t, lake, cdm.ModelPath)
 	cdmtest.MustValidateModel(t, []byte(data))
 	m, err := cdm.ParseModel([]byte(data))
 	if err != nil {
@@ -645,18 +645,4 @@ func attrNames(e cdm.Entity) string {
 		names = append(names, a.Name)
 	}
 	return strings.Join(names, ",")
-}
-
-func readAll(t testing.TB, lake lakelink.Lake, path string) string {
-	t.Helper()
-	r, err := lake.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

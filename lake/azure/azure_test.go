@@ -275,10 +275,10 @@ func TestOpenErrors(t *testing.T) {
 // and refuses writes.
 func TestReadOnly(t *testing.T) {
 	cfg := testConfig(t)
-	put(t, open(t, cfg), "a.csv", "abc")
+	laketest.Put(t, open(t, cfg), "a.csv", "abc")
 	cfg.ReadOnly = true
 	l := open(t, cfg)
-	if got := get(t, l, "a.csv"); got != "abc" {
+	if got := laketest.Get(t, l, "a.csv"); got != "abc" {
 		t.Errorf("read-only lake reads %q, want abc", got)
 	}
 	ctx := t.Context()
@@ -414,7 +414,7 @@ func TestAppendCoalesce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := get(t, l, "small.csv"); got != want.String() {
+	if got := laketest.Get(t, l, "small.csv"); got != want.String() {
 		t.Errorf("after 30 appends, read %q, want %q", got, want.String())
 	}
 	if n := len(committed(t, l, "small.csv")); n != 1 {
@@ -455,7 +455,7 @@ func TestAppendAfterAbandon(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := get(t, l, "x.csv"); got != "abc" {
+	if got := laketest.Get(t, l, "x.csv"); got != "abc" {
 		t.Errorf("read %q, want abc", got)
 	}
 }
@@ -465,17 +465,17 @@ func TestAppendAfterAbandon(t *testing.T) {
 func TestAppendConflict(t *testing.T) {
 	l := open(t, testConfig(t))
 	ctx := t.Context()
-	put(t, l, "a.csv", "abc")
+	laketest.Put(t, l, "a.csv", "abc")
 	w, err := l.Append(ctx, "a.csv", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	io.WriteString(w, "def")
-	put(t, l, "a.csv", "xyz!")
+	laketest.Put(t, l, "a.csv", "xyz!")
 	if err := w.Close(); !errors.Is(err, ErrChanged) {
 		t.Errorf("Append's Close after another write = %v, want ErrChanged", err)
 	}
-	if got := get(t, l, "a.csv"); got != "xyz!" {
+	if got := laketest.Get(t, l, "a.csv"); got != "xyz!" {
 		t.Errorf("after a lost Append, read %q, want xyz!", got)
 	}
 }
@@ -569,32 +569,6 @@ func hashOf(t testing.TB, l *Lake, p string) [32]byte {
 		t.Fatal(err)
 	}
 	return [32]byte(h.Sum(nil))
-}
-
-func put(t testing.TB, l *Lake, p, s string) {
-	t.Helper()
-	w, err := l.Create(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(w, s)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func get(t testing.TB, l *Lake, p string) string {
-	t.Helper()
-	r, err := l.Open(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // failCred is a token credential that never gets a token.

@@ -110,7 +110,7 @@ func TestLeftoversNotListed(t *testing.T) {
 	dir := t.TempDir()
 	l := open(t, dir)
 	ctx := t.Context()
-	put(t, l, "tbl/2021.csv", "data")
+	laketest.Put(t, l, "tbl/2021.csv", "data")
 	// What a crash leaves: a temp file mid-write, and a probe.
 	for _, name := range []string{"tbl/.2021.csv.tmp-12345", ".model.json.tmp-abc", ".lakelink-probe-xyz"} {
 		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), []byte("partial"), 0o644); err != nil {
@@ -145,7 +145,7 @@ func TestCreateLeavesNoTemp(t *testing.T) {
 	dir := t.TempDir()
 	l := open(t, dir)
 	ctx, cancel := context.WithCancel(t.Context())
-	put(t, l, "tbl/ok.csv", "ok")
+	laketest.Put(t, l, "tbl/ok.csv", "ok")
 	w, err := l.Create(ctx, "tbl/abandoned.csv")
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +193,7 @@ func TestBadPathErrors(t *testing.T) {
 
 func TestAppendShortFile(t *testing.T) {
 	l := open(t, t.TempDir())
-	put(t, l, "a.csv", "abc")
+	laketest.Put(t, l, "a.csv", "abc")
 	_, err := l.Append(t.Context(), "a.csv", 10)
 	if err == nil || !strings.Contains(err.Error(), "lost committed bytes") || !strings.Contains(err.Error(), "only 3 bytes") {
 		t.Errorf("Append past the end error = %v, want it to say the lake lost committed bytes", err)
@@ -202,7 +202,7 @@ func TestAppendShortFile(t *testing.T) {
 
 func TestAppendCanceled(t *testing.T) {
 	l := open(t, t.TempDir())
-	put(t, l, "a.csv", "abc")
+	laketest.Put(t, l, "a.csv", "abc")
 	ctx, cancel := context.WithCancel(t.Context())
 	w, err := l.Append(ctx, "a.csv", 3)
 	if err != nil {
@@ -222,7 +222,7 @@ func TestAppendCanceled(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := get(t, l, "a.csv"); got != "abcxyz" {
+	if got := laketest.Get(t, l, "a.csv"); got != "abcxyz" {
 		t.Errorf("read %q, want abcxyz", got)
 	}
 }
@@ -335,32 +335,6 @@ func sameBytes(t *testing.T, a, b io.Reader) bool {
 			return (ea == io.EOF || ea == io.ErrUnexpectedEOF) && (eb == io.EOF || eb == io.ErrUnexpectedEOF)
 		}
 	}
-}
-
-func put(t testing.TB, l lakelink.Lake, p, s string) {
-	t.Helper()
-	w, err := l.Create(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(w, s)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func get(t testing.TB, l lakelink.Lake, p string) string {
-	t.Helper()
-	r, err := l.Open(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func BenchmarkCreate1MiB(b *testing.B) {

@@ -69,7 +69,7 @@ func testNotFound(t *testing.T, l lakelink.Lake) {
 		t.Errorf("Delete(missing) = %v, want nil", err)
 	}
 	// A folder of objects is not an object itself.
-	put(t, l, "dir/sub/a.csv", "a")
+	Put(t, l, "dir/sub/a.csv", "a")
 	for _, p := range []string{"dir", "dir/sub"} {
 		if r, err := l.Open(ctx, p); !errors.Is(err, lakelink.ErrNotExist) {
 			closeIf(r)
@@ -93,8 +93,8 @@ func closeIf(c io.Closer) {
 
 func testRoundTrip(t *testing.T, l lakelink.Lake) {
 	want := "Id,name\n1,\"a, b\"\n"
-	put(t, l, "tbl/2021.csv", want)
-	if got := get(t, l, "tbl/2021.csv"); got != want {
+	Put(t, l, "tbl/2021.csv", want)
+	if got := Get(t, l, "tbl/2021.csv"); got != want {
 		t.Errorf("read back %q, want %q", got, want)
 	}
 	fi, err := l.Stat(t.Context(), "tbl/2021.csv")
@@ -108,8 +108,8 @@ func testRoundTrip(t *testing.T, l lakelink.Lake) {
 
 func testOverwrite(t *testing.T, l lakelink.Lake) {
 	for _, content := range []string{"first", "second, longer than the first", "3", ""} {
-		put(t, l, "model.json", content)
-		if got := get(t, l, "model.json"); got != content {
+		Put(t, l, "model.json", content)
+		if got := Get(t, l, "model.json"); got != content {
 			t.Errorf("after overwrite read %q, want %q", got, content)
 		}
 	}
@@ -126,7 +126,7 @@ func testEmpty(t *testing.T, l lakelink.Lake) {
 	if err := w.Close(); err != nil {
 		t.Fatalf("Close of an empty object: %v", err)
 	}
-	if got := get(t, l, "empty.csv"); got != "" {
+	if got := Get(t, l, "empty.csv"); got != "" {
 		t.Errorf("read %q, want nothing", got)
 	}
 	if fi, err := l.Stat(t.Context(), "empty.csv"); err != nil || fi.Size != 0 {
@@ -153,7 +153,7 @@ func testList(t *testing.T, l lakelink.Lake) {
 	// Write in an order unlike the sorted one.
 	for i := range all {
 		p := all[(i*4)%len(all)]
-		put(t, l, p, "content of "+p)
+		Put(t, l, p, "content of "+p)
 	}
 	for _, tt := range []struct {
 		prefix string
@@ -189,7 +189,7 @@ func testList(t *testing.T, l lakelink.Lake) {
 
 func testInvisibleUntilClose(t *testing.T, l lakelink.Lake) {
 	ctx := t.Context()
-	put(t, l, "tbl/old.csv", "old")
+	Put(t, l, "tbl/old.csv", "old")
 	wOld, err := l.Create(ctx, "tbl/old.csv")
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +203,7 @@ func testInvisibleUntilClose(t *testing.T, l lakelink.Lake) {
 			t.Fatal(err)
 		}
 	}
-	if got := get(t, l, "tbl/old.csv"); got != "old" {
+	if got := Get(t, l, "tbl/old.csv"); got != "old" {
 		t.Errorf("while a Create is open, read %q, want the old content", got)
 	}
 	if _, err := l.Stat(ctx, "tbl/new.csv"); !errors.Is(err, lakelink.ErrNotExist) {
@@ -224,14 +224,14 @@ func testInvisibleUntilClose(t *testing.T, l lakelink.Lake) {
 		t.Errorf("after Close, List = %q, want both objects", got)
 	}
 	for _, p := range []string{"tbl/new.csv", "tbl/old.csv"} {
-		if got := get(t, l, p); got != "new content" {
+		if got := Get(t, l, p); got != "new content" {
 			t.Errorf("after Close, %s holds %q, want the new content", p, got)
 		}
 	}
 }
 
 func testAbandon(t *testing.T, l lakelink.Lake) {
-	put(t, l, "tbl/old.csv", "old")
+	Put(t, l, "tbl/old.csv", "old")
 	for _, p := range []string{"tbl/old.csv", "tbl/new.csv", "new/dir/x.csv"} {
 		ctx, cancel := context.WithCancel(t.Context())
 		w, err := l.Create(ctx, p)
@@ -247,7 +247,7 @@ func testAbandon(t *testing.T, l lakelink.Lake) {
 		// A second Close must not panic, nor change anything.
 		w.Close()
 	}
-	if got := get(t, l, "tbl/old.csv"); got != "old" {
+	if got := Get(t, l, "tbl/old.csv"); got != "old" {
 		t.Errorf("after an abandoned overwrite, read %q, want the old content", got)
 	}
 	if got := paths(t, l, ""); !slices.Equal(got, []string{"tbl/old.csv"}) {
@@ -277,15 +277,15 @@ func testAbandon(t *testing.T, l lakelink.Lake) {
 	if _, err := io.WriteString(w, "more"); err == nil {
 		t.Errorf("Write after Close = nil, want an error")
 	}
-	if got := get(t, l, "closed.csv"); got != "done" {
+	if got := Get(t, l, "closed.csv"); got != "done" {
 		t.Errorf("after a Write after Close, read %q, want %q", got, "done")
 	}
 }
 
 func testDelete(t *testing.T, l lakelink.Lake) {
 	ctx := t.Context()
-	put(t, l, "tbl/a.csv", "a")
-	put(t, l, "tbl/b.csv", "b")
+	Put(t, l, "tbl/a.csv", "a")
+	Put(t, l, "tbl/b.csv", "b")
 	for i := range 2 {
 		if err := l.Delete(ctx, "tbl/a.csv"); err != nil {
 			t.Errorf("Delete #%d = %v, want nil", i+1, err)
@@ -304,8 +304,8 @@ func testDelete(t *testing.T, l lakelink.Lake) {
 		t.Errorf("after deleting all, List = %q, want nothing", got)
 	}
 	// The folder can be written again.
-	put(t, l, "tbl/a.csv", "again")
-	if got := get(t, l, "tbl/a.csv"); got != "again" {
+	Put(t, l, "tbl/a.csv", "again")
+	if got := Get(t, l, "tbl/a.csv"); got != "again" {
 		t.Errorf("after Delete and Create, read %q, want %q", got, "again")
 	}
 }
@@ -329,10 +329,10 @@ var OddNames = []string{
 
 func testOddNames(t *testing.T, l lakelink.Lake) {
 	for _, p := range OddNames {
-		put(t, l, p, "content of "+p)
+		Put(t, l, p, "content of "+p)
 	}
 	for _, p := range OddNames {
-		if got := get(t, l, p); got != "content of "+p {
+		if got := Get(t, l, p); got != "content of "+p {
 			t.Errorf("read %q: %q, want its own content", p, got)
 		}
 		if fi, err := l.Stat(t.Context(), p); err != nil || fi.Path != p {
@@ -378,7 +378,7 @@ var BadPaths = []string{
 
 func testBadPaths(t *testing.T, l lakelink.Lake) {
 	ctx := t.Context()
-	put(t, l, "good.csv", "good")
+	Put(t, l, "good.csv", "good")
 	for _, p := range BadPaths {
 		if w, err := l.Create(ctx, p); err == nil {
 			if err := w.Close(); err == nil {
@@ -499,7 +499,7 @@ func testConcurrent(t *testing.T, l lakelink.Lake) {
 		t.Errorf("after concurrent writes, List has %d objects, want %d", len(got), writers*each)
 	}
 	for _, p := range got {
-		if c := get(t, l, p); c != p {
+		if c := Get(t, l, p); c != p {
 			t.Errorf("%s holds %q, want its own path", p, c)
 		}
 	}
@@ -515,7 +515,7 @@ func testConcurrent(t *testing.T, l lakelink.Lake) {
 		})
 	}
 	wg.Wait()
-	if got := get(t, l, "conc/same.csv"); !slices.Contains(contents, got) {
+	if got := Get(t, l, "conc/same.csv"); !slices.Contains(contents, got) {
 		t.Errorf("after racing writers, the object holds %d bytes starting %q, not one writer's whole content", len(got), got[:min(len(got), 8)])
 	}
 }
@@ -542,7 +542,7 @@ func testAppend(t *testing.T, l lakelink.Lake) {
 		if err := appendTo(p, 0, "abc"); err != nil {
 			t.Fatalf("Append(%q, 0) to a missing object: %v", p, err)
 		}
-		if got := get(t, l, p); got != "abc" {
+		if got := Get(t, l, p); got != "abc" {
 			t.Errorf("after Append to missing %s, read %q, want abc", p, got)
 		}
 	}
@@ -550,30 +550,30 @@ func testAppend(t *testing.T, l lakelink.Lake) {
 	if err := appendTo("ap.csv", 3, "def"); err != nil {
 		t.Fatal(err)
 	}
-	if got := get(t, l, "ap.csv"); got != "abcdef" {
+	if got := Get(t, l, "ap.csv"); got != "abcdef" {
 		t.Errorf("after Append at 3, read %q, want abcdef", got)
 	}
 	// A torn tail past size is cut off first.
-	put(t, l, "torn.csv", "committed|torn tail of a crashed write")
+	Put(t, l, "torn.csv", "committed|torn tail of a crashed write")
 	if err := appendTo("torn.csv", 10, "next"); err != nil {
 		t.Fatal(err)
 	}
-	if got := get(t, l, "torn.csv"); got != "committed|next" {
+	if got := Get(t, l, "torn.csv"); got != "committed|next" {
 		t.Errorf("after Append over a torn tail, read %q, want committed|next", got)
 	}
 	// An Append with no bytes cuts the tail too.
-	put(t, l, "cut.csv", "keep|drop")
+	Put(t, l, "cut.csv", "keep|drop")
 	if err := appendTo("cut.csv", 5, ""); err != nil {
 		t.Fatal(err)
 	}
-	if got := get(t, l, "cut.csv"); got != "keep|" {
+	if got := Get(t, l, "cut.csv"); got != "keep|" {
 		t.Errorf("after an empty Append at 5, read %q, want keep|", got)
 	}
 	// Size 0 on an existing object starts it over.
 	if err := appendTo("cut.csv", 0, "new"); err != nil {
 		t.Fatal(err)
 	}
-	if got := get(t, l, "cut.csv"); got != "new" {
+	if got := Get(t, l, "cut.csv"); got != "new" {
 		t.Errorf("after Append at 0, read %q, want new", got)
 	}
 	// Size past the end: the lake lost committed bytes.
@@ -581,7 +581,7 @@ func testAppend(t *testing.T, l lakelink.Lake) {
 		w.Close()
 		t.Errorf("Append at 100 to a 6-byte object succeeded, want an error")
 	}
-	if got := get(t, l, "ap.csv"); got != "abcdef" {
+	if got := Get(t, l, "ap.csv"); got != "abcdef" {
 		t.Errorf("after a failed Append, read %q, want abcdef", got)
 	}
 	// Missing with size > 0.
@@ -603,7 +603,7 @@ func testAppend(t *testing.T, l lakelink.Lake) {
 		want.WriteString(s)
 		size += int64(len(s))
 	}
-	if got := get(t, l, "many.csv"); got != want.String() {
+	if got := Get(t, l, "many.csv"); got != want.String() {
 		t.Errorf("after 20 appends, read %q, want %q", got, want.String())
 	}
 	if fi, err := l.Stat(ctx, "many.csv"); err != nil || fi.Size != size {
@@ -618,7 +618,7 @@ func testCopy(t *testing.T, l lakelink.Lake) {
 	}
 	ctx := t.Context()
 	const src = "tbl/2021.csv"
-	put(t, l, src, "0123456789")
+	Put(t, l, src, "0123456789")
 	for _, tt := range []struct {
 		dst  string
 		n    int64
@@ -634,11 +634,11 @@ func testCopy(t *testing.T, l lakelink.Lake) {
 			t.Errorf("Copy(%s, %s, %d): %v", src, tt.dst, tt.n, err)
 			continue
 		}
-		if got := get(t, l, tt.dst); got != tt.want {
+		if got := Get(t, l, tt.dst); got != tt.want {
 			t.Errorf("after Copy(%s, %s, %d), read %q, want %q", src, tt.dst, tt.n, got, tt.want)
 		}
 	}
-	if got := get(t, l, src); got != "0123456789" {
+	if got := Get(t, l, src); got != "0123456789" {
 		t.Errorf("after copies, source holds %q, want 0123456789", got)
 	}
 	// Too many bytes: an error, and dst unchanged.
@@ -648,7 +648,7 @@ func testCopy(t *testing.T, l lakelink.Lake) {
 	if err := c.Copy(ctx, src, "tbl/Snapshot/2021_9.csv", 11); err == nil {
 		t.Errorf("Copy of 11 bytes of a 10-byte object succeeded, want an error")
 	}
-	if got := get(t, l, "tbl/Snapshot/2021_1.csv"); got != "012345" {
+	if got := Get(t, l, "tbl/Snapshot/2021_1.csv"); got != "012345" {
 		t.Errorf("after a failed Copy, dst holds %q, want 012345", got)
 	}
 	if err := c.Copy(ctx, "missing.csv", "x.csv", 0); !errors.Is(err, lakelink.ErrNotExist) {
@@ -703,16 +703,16 @@ func write(ctx context.Context, l lakelink.Lake, p string, r io.Reader) error {
 	return w.Close()
 }
 
-// put creates the object at p holding content, or fails the test.
-func put(t testing.TB, l lakelink.Lake, p, content string) {
+// Put creates the object at p holding content, or fails the test.
+func Put(t testing.TB, l lakelink.Lake, p, content string) {
 	t.Helper()
 	if err := write(t.Context(), l, p, strings.NewReader(content)); err != nil {
 		t.Fatalf("create %s: %v", p, err)
 	}
 }
 
-// get returns the content of the object at p, or fails the test.
-func get(t testing.TB, l lakelink.Lake, p string) string {
+// Get returns the content of the object at p, or fails the test.
+func Get(t testing.TB, l lakelink.Lake, p string) string {
 	t.Helper()
 	r, err := l.Open(t.Context(), p)
 	if err != nil {

@@ -123,11 +123,11 @@ func TestAppendConflict(t *testing.T) {
 			t.Fatal(err)
 		}
 		io.WriteString(a, "appended")
-		put(t, l, p, "another writer's")
+		laketest.Put(t, l, p, "another writer's")
 		if err := a.Close(); !errors.Is(err, s3.ErrChanged) {
 			t.Errorf("Append of %d bytes over a replaced object: Close = %v, want ErrChanged", base, err)
 		}
-		if got := get(t, l, p); got != "another writer's" {
+		if got := laketest.Get(t, l, p); got != "another writer's" {
 			t.Errorf("after a conflicting Append, read %d bytes, want the other writer's object", len(got))
 		}
 	}

@@ -95,7 +95,7 @@ func TestConformanceBucketRoot(t *testing.T) {
 		}
 	})
 	l := open(t, cfg)
-	put(t, l, "model.json", "{}")
+	laketest.Put(t, l, "model.json", "{}")
 	ro := cfg
 	ro.ReadOnly = true
 	if l, err := s3.Open(t.Context(), ro); err != nil {
@@ -103,7 +103,7 @@ func TestConformanceBucketRoot(t *testing.T) {
 	} else {
 		l.Close()
 	}
-	put(t, l, "tbl/2021.csv", "1,a\n")
+	laketest.Put(t, l, "tbl/2021.csv", "1,a\n")
 	if got := paths(t, l, ""); strings.Join(got, " ") != "model.json tbl/2021.csv" {
 		t.Errorf("List = %q", got)
 	}
@@ -119,10 +119,10 @@ func TestListPages(t *testing.T) {
 	var want []string
 	for i := range 10 {
 		p := fmt.Sprintf("tbl/%02d.csv", 9-i)
-		put(t, l, p, p)
+		laketest.Put(t, l, p, p)
 		want = append([]string{p}, want...)
 	}
-	put(t, l, "other.csv", "x")
+	laketest.Put(t, l, "other.csv", "x")
 	if got := paths(t, l, "tbl/"); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("List(tbl/) over pages of 3 = %q, want %q", got, want)
 	}
@@ -398,18 +398,6 @@ func hashOf(t testing.TB, l lakelink.Lake, p string) []byte {
 	return h.Sum(nil)
 }
 
-func put(t testing.TB, l lakelink.Lake, p, s string) {
-	t.Helper()
-	w, err := l.Create(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(w, s)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func paths(t testing.TB, l lakelink.Lake, prefix string) []string {
 	t.Helper()
 	infos, err := l.List(t.Context(), prefix)
@@ -427,7 +415,7 @@ func paths(t testing.TB, l lakelink.Lake, prefix string) []string {
 // happens to the objects below it.
 func TestDeleteFolder(t *testing.T) {
 	l := newLake(t)
-	put(t, l, "dir/sub/a.csv", "a")
+	laketest.Put(t, l, "dir/sub/a.csv", "a")
 	for _, p := range []string{"dir", "dir/sub"} {
 		if err := l.Delete(t.Context(), p); err != nil {
 			t.Errorf("Delete(%q), a folder, = %v, want nil", p, err)
@@ -436,18 +424,4 @@ func TestDeleteFolder(t *testing.T) {
 	if got := paths(t, l, ""); strings.Join(got, " ") != "dir/sub/a.csv" {
 		t.Errorf("after deleting folders, List = %q, want [dir/sub/a.csv]", got)
 	}
-}
-
-func get(t testing.TB, l lakelink.Lake, p string) string {
-	t.Helper()
-	r, err := l.Open(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

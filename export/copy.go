@@ -38,8 +38,13 @@ func (e *Exporter) copyTable(ctx context.Context, st *State, t *table) (err erro
 			}
 		}
 	}
-	for _, p := range ts.Partitions {
-		p.Size, p.Rows = 0, 0
+	for name, p := range ts.Partitions {
+		if len(p.Snapshots) == 0 {
+			delete(ts.Partitions, name) // made by the copy that did not finish
+			continue
+		}
+		// Kept by a resync: the copy refills it, or it snapshots as empty.
+		p.Size, p.Rows, p.Changed = 0, 0, true
 	}
 	ts.Numbered = 0
 

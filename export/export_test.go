@@ -295,6 +295,17 @@ func checkAppend(t testing.TB, src *fakeSource, lake lakelink.Lake, table string
 // wants absolute URIs a reader understands.
 type memLake struct{ *laketest.Memory }
 
+// newSetup makes a fake source with the account and event tables, a
+// workload that has taken its first steps, and an empty lake.
+func newSetup(seed uint64, steps int) (*fakeSource, *workload, memLake) {
+	src := newFakeSource()
+	src.createTable(accountDef())
+	src.createTable(eventDef())
+	w := newWorkload(seed, src)
+	w.step(steps)
+	return src, w, newMemLake()
+}
+
 func newMemLake() memLake { return memLake{laketest.NewMemory()} }
 
 func (m memLake) URL(path string) string { return "file:///lake/" + path }
@@ -322,12 +333,7 @@ func runOnce(t testing.TB, src lakelink.Source, lake lakelink.Lake) *State {
 }
 
 func TestExportExact(t *testing.T) {
-	src := newFakeSource()
-	src.createTable(accountDef())
-	src.createTable(eventDef())
-	w := newWorkload(1, src)
-	w.step(40)
-	lake := newMemLake()
+	src, w, lake := newSetup(1, 40)
 	st := runOnce(t, src, lake)
 	if got := st.Tables["account"].Mode; got != lakelink.ModeInPlace {
 		t.Errorf("account mode = %s, want in place (it has createdon)", got)
@@ -508,12 +514,7 @@ func checkSizes(t testing.TB, lake lakelink.Lake) {
 }
 
 func TestExportSchemaChange(t *testing.T) {
-	src := newFakeSource()
-	src.createTable(accountDef())
-	src.createTable(eventDef())
-	w := newWorkload(3, src)
-	w.step(20)
-	lake := newMemLake()
+	src, _, lake := newSetup(3, 20)
 	runOnce(t, src, lake)
 	src.addColumn("account", lakelink.Column{Name: "extra", Kind: lakelink.KindInt64, MaxLength: -1, Precision: -1, Scale: -1})
 	id := int64(1000)
@@ -579,12 +580,7 @@ func TestExportBadValue(t *testing.T) {
 }
 
 func TestSnapshotsAndRetention(t *testing.T) {
-	src := newFakeSource()
-	src.createTable(accountDef())
-	src.createTable(eventDef())
-	w := newWorkload(4, src)
-	w.step(20)
-	lake := newMemLake()
+	src, w, lake := newSetup(4, 20)
 	named := map[string]string{} // file → content when first named
 	clock := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	lakelink.Now = func() time.Time { clock = clock.Add(time.Minute); return clock }
@@ -645,4 +641,67 @@ func attrNames(e cdm.Entity) string {
 		names = append(names, a.Name)
 	}
 	return strings.Join(names, ",")
+}
+
+// TestRecoverSweepsUncommittedSnapshots: a crash between a snapshot's copy
+// and the state write leaves a Snapshot file no state names; the next run
+// deletes it and keeps every snapshot the state names.
+func TestRecoverSweepsUncommittedSnapshots(t *testing.T) {
+	src, w, lake := newSetup(5, 30)
+	st := runOnce(t, src, lake)
+	ts := st.Tables["account"]
+	var part string
+	for p := range ts.Partitions {
+		part = p
+		break
+	}
+	stray := cdm.SnapshotPath(ts.Folder, part, time.Unix(ts.Partitions[part].Snapshots[0]+3600, 0))
+	laketest.Put(t, lake, stray, "1,2\n")
+	w.step(5)
+	st = runOnce(t, src, lake)
+	if _, err := lake.Stat(context.Background(), stray); !errors.Is(err, lakelink.ErrNotExist) {
+		t.Errorf("stray snapshot %s: Stat = %v, want it deleted", stray, err)
+	}
+	for p, ps := range st.Tables["account"].Partitions {
+		for _, sec := range ps.Snapshots {
+			path := cdm.SnapshotPath(ts.Folder, p, time.Unix(sec, 0))
+			if _, err := lake.Stat(context.Background(), path); err != nil {
+				t.Errorf("snapshot %s named by the state: %v", path, err)
+			}
+		}
+	}
+}
+
+// TestResyncKeepsReadersView: a resync within the same second as the last
+// snapshot must not reuse a snapshot name, so no file a model.json named
+// changes, and the new model.json names only files that exist.
+func TestResyncKeepsReadersView(t *testing.T) {
+	src, w, lake := newSetup(6, 40)
+	frozen := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	lakelink.Now = func() time.Time { return frozen }
+	defer func() { lakelink.Now = func() time.Time { return time.Now().UTC() } }()
+	runOnce(t, src, lake)
+	before := map[string]string{}
+	for _, p := range modelEntity(t, lake, "account").Partitions {
+		path := strings.TrimPrefix(p.Location, "file:///lake/")
+		before[path] = laketest.Get(t, lake, path)
+	}
+	if err := Resync(context.Background(), lake, "account"); err != nil {
+		t.Fatal(err)
+	}
+	w.step(40)
+	runOnce(t, src, lake)
+	for path, content := range before {
+		if got := laketest.Get(t, lake, path); got != content {
+			t.Errorf("%s changed after a resync", path)
+		}
+	}
+	for _, p := range modelEntity(t, lake, "account").Partitions {
+		path := strings.TrimPrefix(p.Location, "file:///lake/")
+		if _, ok := before[path]; ok {
+			t.Errorf("model.json still names %s after the resync's copy", path)
+		}
+		laketest.Get(t, lake, path)
+	}
+	checkInPlace(t, src, lake, "account")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -129,6 +130,7 @@ func (e *Exporter) session(ctx context.Context, once bool) error {
 	if err := e.writeModel(ctx, st); err != nil {
 		return err
 	}
+	e.noteTables(tables)
 	copied := false
 	for _, name := range sortedKeys(tables) {
 		t := tables[name]
@@ -138,6 +140,7 @@ func (e *Exporter) session(ctx context.Context, once bool) error {
 		if err := e.copyTable(ctx, st, t); err != nil {
 			return err
 		}
+		e.noteTables(tables)
 		copied = true
 	}
 	e.setDown("")
@@ -246,7 +249,7 @@ func Unlinkable(ti lakelink.TableInfo) string {
 func (e *Exporter) recover(ctx context.Context, st *State, tables map[string]*table) error {
 	for _, name := range sortedKeys(tables) {
 		ts := tables[name].st
-		if ts.Mode != lakelink.ModeAppendOnly || ts.InitialSync != SyncCompleted {
+		if ts.InitialSync != SyncCompleted {
 			continue
 		}
 		objs, err := e.lake.List(ctx, ts.Folder+"/")
@@ -254,25 +257,47 @@ func (e *Exporter) recover(ctx context.Context, st *State, tables map[string]*ta
 			return fmt.Errorf("recover %s: %w", ts.Folder, err)
 		}
 		for _, o := range objs {
-			part, ok := livePartition(ts.Folder, o.Path)
-			if !ok {
-				continue
-			}
-			p := ts.Partitions[part]
-			switch {
-			case p == nil || p.Size == 0:
-				if err := e.lake.Delete(ctx, o.Path); err != nil {
-					return fmt.Errorf("recover %s: %w", o.Path, err)
-				}
-			case o.Size > p.Size:
-				e.log.Info("cutting an uncommitted tail", slog.String("file", o.Path), slog.Int64("committed", p.Size), slog.Int64("size", o.Size))
-				if err := appendTo(ctx, e.lake, o.Path, p.Size, nil); err != nil {
-					return fmt.Errorf("recover %s: %w", o.Path, err)
-				}
-			case o.Size < p.Size:
-				return permanent(fmt.Errorf("recover %s: the lake holds %d bytes but %d were committed: the lake lost data; run lakelink resync --table %s", o.Path, o.Size, p.Size, ts.Source))
+			if err := e.recoverObject(ctx, ts, o); err != nil {
+				return err
 			}
 		}
+	}
+	return nil
+}
+
+// recoverObject brings one object of a table's folder back to the committed
+// state: an append-only partition loses its uncommitted tail, and a
+// snapshot the state does not know (a crash between its copy and the state
+// write) is deleted. No model.json ever named such a snapshot: model.json
+// is written from the state, after it.
+func (e *Exporter) recoverObject(ctx context.Context, ts *TableState, o lakelink.ObjectInfo) error {
+	if part, t, ok := cdm.ParseSnapshotPath(ts.Folder, o.Path); ok {
+		if p := ts.Partitions[part]; p != nil && slices.Contains(p.Snapshots, t.Unix()) {
+			return nil
+		}
+		e.log.Info("deleting an uncommitted snapshot", slog.String("file", o.Path))
+		if err := e.lake.Delete(ctx, o.Path); err != nil {
+			return fmt.Errorf("recover %s: %w", o.Path, err)
+		}
+		return nil
+	}
+	part, ok := livePartition(ts.Folder, o.Path)
+	if !ok || ts.Mode != lakelink.ModeAppendOnly {
+		return nil
+	}
+	p := ts.Partitions[part]
+	switch {
+	case p == nil || p.Size == 0:
+		if err := e.lake.Delete(ctx, o.Path); err != nil {
+			return fmt.Errorf("recover %s: %w", o.Path, err)
+		}
+	case o.Size > p.Size:
+		e.log.Info("cutting an uncommitted tail", slog.String("file", o.Path), slog.Int64("committed", p.Size), slog.Int64("size", o.Size))
+		if err := appendTo(ctx, e.lake, o.Path, p.Size, nil); err != nil {
+			return fmt.Errorf("recover %s: %w", o.Path, err)
+		}
+	case o.Size < p.Size:
+		return permanent(fmt.Errorf("recover %s: the lake holds %d bytes but %d were committed: the lake lost data; run lakelink resync --table %s", o.Path, o.Size, p.Size, ts.Source))
 	}
 	return nil
 }

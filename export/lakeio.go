@@ -63,6 +63,11 @@ func appendTo(ctx context.Context, lake lakelink.Lake, path string, size int64, 
 
 // copyObject makes dst a copy of the first n bytes of src.
 func copyObject(ctx context.Context, lake lakelink.Lake, src, dst string, n int64) error {
+	if n == 0 {
+		// An empty partition (every row deleted, or gone after a resync):
+		// its copy is an empty file, whether or not src exists.
+		return writeObject(ctx, lake, dst, nil)
+	}
 	if c, ok := lake.(lakelink.Copier); ok {
 		if err := c.Copy(ctx, src, dst, n); err != nil {
 			return fmt.Errorf("copy %s to %s: %w", src, dst, err)

@@ -49,12 +49,19 @@ func (e *Exporter) addCopied(n int64) {
 
 func (e *Exporter) noteCommit(st *State, tables map[string]*table, changes int, lag time.Duration) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.progress.Changes += int64(changes)
 	e.progress.Commits++
 	e.progress.Position = st.Position
 	e.progress.LastCommit = st.CommitTime
 	e.progress.Lag = lag
+	e.mu.Unlock()
+	e.noteTables(tables)
+}
+
+// noteTables refreshes the per-table part of the progress.
+func (e *Exporter) noteTables(tables map[string]*table) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.progress.Tables = e.progress.Tables[:0]
 	for _, name := range sortedKeys(tables) {
 		ts := tables[name].st

@@ -42,6 +42,11 @@ func (e *Exporter) snapshot(ctx context.Context, st *State, tables map[string]*t
 			copies++
 		}
 	}
+	// The copies may be cut short by shutdown (recovery deletes copies the
+	// state does not name); from here on the snapshot is finished even when
+	// shutdown begins meanwhile, so that retention is not left behind.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
 	st.Snapshot = now
 	if err := writeState(ctx, e.lake, st); err != nil {
 		return err

@@ -253,8 +253,10 @@ func isNotExist(err error) bool { return errors.Is(err, lakelink.ErrNotExist) }
 // Resync marks a table of the lake's export for a fresh initial copy: the
 // next run copies it again from the source and streams its changes from
 // there, whatever stopped it (a bad value since fixed, a type change). Its
-// columns and partitions are forgotten; old snapshot files stay until
-// deleted by hand. Run it while no lakelink exports into this lake.
+// columns are forgotten; its partitions keep only their snapshot lists, so
+// that new snapshot names never reuse an old one and retention ages the old
+// files out (a partition the new copy does not fill gets an empty
+// snapshot). Run it while no lakelink exports into this lake.
 func Resync(ctx context.Context, lake lakelink.Lake, table string) error {
 	st, err := ReadState(ctx, lake)
 	if err != nil {
@@ -269,9 +271,15 @@ func Resync(ctx context.Context, lake lakelink.Lake, table string) error {
 		sort.Strings(names)
 		return fmt.Errorf("resync: the lake's export has no table %q (it has %s)", table, strings.Join(names, ", "))
 	}
+	parts := map[string]*PartState{}
+	for name, p := range ts.Partitions {
+		if len(p.Snapshots) > 0 {
+			parts[name] = &PartState{Changed: true, Snapshots: p.Snapshots}
+		}
+	}
 	st.Tables[table] = &TableState{
 		Source: ts.Source, Folder: ts.Folder, Mode: ts.Mode, Partition: ts.Partition, CreatedOn: ts.CreatedOn,
-		InitialSync: SyncNotStarted, Partitions: map[string]*PartState{},
+		InitialSync: SyncNotStarted, Partitions: parts,
 	}
 	return writeState(ctx, lake, st)
 }

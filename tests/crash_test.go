@@ -94,7 +94,8 @@ func seedFast(t testing.TB, w *workload, td *tableDef, n int) {
 
 // TestCrash checks G2 (and G3 across crashes): `lakelink run` is killed
 // with SIGKILL at 24 random instants, the first ones during the initial
-// copy of a 200,000-row table and the rest while it streams, while a
+// copy of a 200,000-row table (after a `lakelink resync` when the copy
+// finished before the kill) and the rest while it streams, while a
 // workload keeps writing through its own connection; after each kill and
 // restart no file that any model.json named has changed, and once the
 // workload stops and a --once run catches up, both tables are exact.
@@ -139,18 +140,32 @@ func TestCrash(t *testing.T) {
 
 	since := time.Now()
 	named := newNamedFiles()
-	inCopy, inStream := 0, 0
+	inCopy, inStream, resyncs := 0, 0, 0
 	for i := 0; i < kills; i++ {
+		aimAtCopy := i < kills/3
+		if aimAtCopy {
+			// The copy of big takes well under a second; once it is done,
+			// a resync makes the next run copy it again.
+			if st := tryReadState(lake); st != nil && st.Tables["big"] != nil && st.Tables["big"].InitialSync == export.SyncCompleted {
+				if code, out := runLakelink(t, dir, 30*time.Second, "resync", "--lake", lakeURL(lake), "--table", "big"); code != 0 {
+					t.Fatalf("lakelink resync: exit %d:\n%s", code, out)
+				}
+				resyncs++
+			}
+		}
 		p := startLakelink(t, dir, args...)
 		var delay time.Duration
-		if i < kills/3 {
-			// Aim at the initial copy of big: once it is under way, a random
-			// instant within its first second.
-			waitFor(20*time.Second, func() bool {
-				st := tryReadState(lake)
-				return p.exited() || st != nil && st.Tables["big"] != nil && st.Tables["big"].InitialSync == export.SyncInProgress
-			})
-			delay = time.Duration(g.r.Int63n(int64(800 * time.Millisecond)))
+		if aimAtCopy {
+			// Once the copy of big is under way, a random instant within
+			// its first quarter second.
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) && !p.exited() {
+				if st := tryReadState(lake); st != nil && st.Tables["big"] != nil && st.Tables["big"].InitialSync == export.SyncInProgress {
+					break
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			delay = time.Duration(g.r.Int63n(int64(250 * time.Millisecond)))
 		} else {
 			waitSynced(t, p, lake, time.Minute, "big", "ledger")
 			delay = time.Duration(g.r.Int63n(int64(2 * time.Second)))
@@ -176,7 +191,7 @@ func TestCrash(t *testing.T) {
 			t.Fatalf("after kill %d: %s", i+1, msg)
 		}
 	}
-	t.Logf("%d kills: %d during the initial copy, %d while streaming", kills, inCopy, inStream)
+	t.Logf("%d kills: %d during the initial copy, %d while streaming; %d resyncs of big", kills, inCopy, inStream, resyncs)
 	if inCopy == 0 {
 		t.Errorf("no kill landed during the initial copy of big (200,000 rows): the copy is faster than the test aims")
 	}

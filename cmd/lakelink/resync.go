@@ -21,9 +21,10 @@ func newResyncCmd(g *globals) *cobra.Command {
 from there. Use it for a table that stopped (a value that could not be
 exported, since fixed in the source; a column whose type changed).
 
-The table's columns and partitions are forgotten and rebuilt by the copy;
-old snapshot files stay in the lake until deleted by hand. Run it while no
-lakelink exports into this lake.`,
+The table's columns and partitions are rebuilt by the copy. Readers keep
+their view: old snapshot files stay until snapshot retention ages them out,
+and a partition the new copy leaves empty gets an empty snapshot. Run it
+while no lakelink exports into this lake.`,
 		Example: `  lakelink status --lake ./lake          # see which table stopped, and why
   lakelink resync --lake ./lake --table account
   lakelink run --source app.db --lake ./lake`,

@@ -215,6 +215,14 @@ type Source interface {
 	Close() error
 }
 
+// Identified is implemented by a Source that can name the database instance
+// it reads (PostgreSQL: the cluster's system identifier). The lake's state
+// records it at the first run, and a later run against another instance is
+// refused: positions of one instance mean nothing in another.
+type Identified interface {
+	SystemID(ctx context.Context) (string, error)
+}
+
 // NotLinkableError says that a table can't be linked, and why.
 type NotLinkableError struct {
 	Table  string

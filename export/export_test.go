@@ -705,3 +705,38 @@ func TestResyncKeepsReadersView(t *testing.T) {
 	}
 	checkInPlace(t, src, lake, "account")
 }
+
+// idSource is a fake source that names its instance.
+type idSource struct {
+	*fakeSource
+	id string
+}
+
+func (s idSource) SystemID(ctx context.Context) (string, error) { return s.id, nil }
+
+// TestSourceInstanceChecked: a lake exported from one source instance is
+// refused by a run against another, until every table is resynced.
+func TestSourceInstanceChecked(t *testing.T) {
+	src, w, lake := newSetup(7, 20)
+	if st := runOnce(t, idSource{src, "A"}, lake); st.SourceID != "A" {
+		t.Fatalf("state SourceID = %q, want A", st.SourceID)
+	}
+	w.step(5)
+	e, err := New(idSource{src, "B"}, lake, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = e.RunOnce(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "instance A") || !strings.Contains(err.Error(), "resync") {
+		t.Fatalf("run against another instance: %v, want a refusal naming instance A and resync", err)
+	}
+	for _, table := range []string{"account", "event"} {
+		if err := Resync(context.Background(), lake, table); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := runOnce(t, idSource{src, "B"}, lake); st.SourceID != "B" {
+		t.Errorf("after resyncing every table, SourceID = %q, want B", st.SourceID)
+	}
+	checkInPlace(t, src, lake, "account")
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,6 +121,9 @@ func (e *Exporter) session(ctx context.Context, once bool) error {
 	if e.cfg.Source != "" {
 		st.Source = e.cfg.Source
 	}
+	if err := e.checkSourceID(ctx, st); err != nil {
+		return err
+	}
 	tables, err := e.linkTables(ctx, st)
 	if err != nil {
 		return err
@@ -150,6 +154,40 @@ func (e *Exporter) session(ctx context.Context, once bool) error {
 		}
 	}
 	return e.stream(ctx, st, tables, once)
+}
+
+// checkSourceID refuses a lake whose export came from another instance of
+// the source (a PostgreSQL cluster restored elsewhere, another server
+// behind the same name), and records the instance at the first run.
+func (e *Exporter) checkSourceID(ctx context.Context, st *State) error {
+	idf, ok := e.src.(lakelink.Identified)
+	if !ok {
+		return nil
+	}
+	id, err := idf.SystemID(ctx)
+	if err != nil {
+		return fmt.Errorf("identify the source: %w", err)
+	}
+	fresh := true // every table waits for its initial copy: a resync of all
+	for _, ts := range st.Tables {
+		fresh = fresh && ts.InitialSync == SyncNotStarted
+	}
+	switch {
+	case st.SourceID == id:
+	case st.SourceID == "" || fresh:
+		if st.SourceID != "" {
+			e.log.Warn("the source is another instance than before; every table is copied again", slog.String("was", st.SourceID), slog.String("now", id))
+			st.Position, st.Pending = 0, 0
+		}
+		st.SourceID = id
+	default:
+		var names []string
+		for _, n := range sortedKeys(st.Tables) {
+			names = append(names, "--table "+n)
+		}
+		return permanent(fmt.Errorf("the lake's export of link %q was made from source instance %s, but the source is now instance %s: its positions mean nothing here; export into a new lake or prefix, or run lakelink resync --lake URL %s to copy every table again", st.Link, st.SourceID, id, strings.Join(names, " ")))
+	}
+	return nil
 }
 
 // linkTables decides which tables the link exports, installs their change

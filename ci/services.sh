@@ -7,6 +7,10 @@
 #   Azurite (npm), blob endpoint                           AZURE_BLOB_ENDPOINT, AZURE_STORAGE_*
 #   versitygw (go install), S3 over a posix folder         S3_ENDPOINT, AWS_*
 #
+# PG_TEST_BIN, AZURITE_BIN and VGW_BIN name the server programs, for tests
+# that start a private server to stop and restart (outages, restarts):
+# never stop the shared ones, other packages' tests run at the same time.
+#
 # Tools are installed once into $CI_TOOLS (kept between runs on a machine);
 # a new machine installs them again. See shared notes/test-services.md.
 
@@ -43,6 +47,8 @@ pg_start() {
 	as_postgres "$PGBIN/pg_ctl" -D "$PGROOT/data" -l "$PGROOT/server.log" -w -t 60 start -o \
 		"-c listen_addresses=127.0.0.1 -p $PGPORT -k $PGROOT -c wal_level=logical -c max_replication_slots=40 -c max_wal_senders=40 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null
 	export PG_TEST_DSN="postgres://postgres@127.0.0.1:$PGPORT/postgres?sslmode=disable"
+	# For tests that run a private server of their own (restarts, outages).
+	export PG_TEST_BIN="$PGBIN"
 	echo "services: PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PGPORT (wal_level=logical)"
 }
 
@@ -69,6 +75,7 @@ azurite_start() {
 	# Azurite's published development key, not a secret.
 	export AZURE_STORAGE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 	export AZURE_BLOB_ENDPOINT="http://127.0.0.1:$AZ_PORT/devstoreaccount1/"
+	export AZURITE_BIN="$dir/node_modules/.bin/azurite-blob"
 	export AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$AZURE_STORAGE_KEY;BlobEndpoint=http://127.0.0.1:$AZ_PORT/devstoreaccount1;"
 	echo "services: Azurite $AZURITE_VERSION on 127.0.0.1:$AZ_PORT"
 }
@@ -95,6 +102,7 @@ s3_start() {
 	wait_port "$S3_PORT" versitygw
 	export AWS_ACCESS_KEY_ID=lakeci AWS_SECRET_ACCESS_KEY=lakeci-secret AWS_REGION=us-east-1
 	export S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
+	export VGW_BIN="$bin"
 	echo "services: versitygw $VGW_VERSION on 127.0.0.1:$S3_PORT"
 }
 

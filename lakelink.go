@@ -259,6 +259,12 @@ var ErrNotExist = fs.ErrNotExist
 // ErrExist is returned by a conditional create for an object that is there.
 var ErrExist = fs.ErrExist
 
+// ErrResync marks an error of a source that can't resume its change stream
+// from the lake's position (PostgreSQL: the slot is missing, lost, or ahead
+// of the lake): retrying can't fix it, only a fresh copy of the tables
+// (lakelink resync) can. The error's text says which and how.
+var ErrResync = errors.New("the source can't resume from the lake's position")
+
 // ErrTransient marks an error worth retrying (a network blip, a busy
 // database). Check with errors.Is.
 var ErrTransient = errors.New("transient")

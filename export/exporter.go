@@ -86,6 +86,9 @@ func (e *Exporter) run(ctx context.Context, once bool) error {
 		if errors.As(err, &pe) {
 			return pe.err
 		}
+		if errors.Is(err, lakelink.ErrResync) {
+			return err
+		}
 		if once && tries >= onceTries {
 			return fmt.Errorf("gave up after %d tries: %w", tries, err)
 		}
@@ -148,6 +151,13 @@ func (e *Exporter) session(ctx context.Context, once bool) error {
 		copied = true
 	}
 	e.setDown("")
+	// Every change at or before the oldest copy's position is in the lake
+	// through the copies. The stream starts there at the earliest: a source
+	// whose stream began with the copies (a new PostgreSQL slot) can't go
+	// back before it, and says so.
+	if p, ok := oldestCopy(tables); ok && p > st.Position {
+		st.Position = p
+	}
 	if copied {
 		if err := e.snapshot(ctx, st, tables); err != nil {
 			return err
@@ -594,6 +604,22 @@ func livePartition(folder, path string) (string, bool) {
 		return "", false
 	}
 	return rest[:len(rest)-4], true
+}
+
+// oldestCopy returns the smallest copy position of the tables being
+// exported (copied and not stopped).
+func oldestCopy(tables map[string]*table) (lakelink.Position, bool) {
+	var p lakelink.Position
+	ok := false
+	for _, t := range tables {
+		if t.st.InitialSync != SyncCompleted || t.st.Error != "" {
+			continue
+		}
+		if !ok || t.st.CopyPosition < p {
+			p, ok = t.st.CopyPosition, true
+		}
+	}
+	return p, ok
 }
 
 // sortedTables returns the tables sorted by folder name.

@@ -15,8 +15,9 @@ type batch struct {
 	changes int
 	start   time.Time         // when the first change arrived
 	end     lakelink.Position // the position of the last transaction end seen
-	// first is the position of the first change in the batch.
-	first lakelink.Position
+	// first is the position of the first change in the batch, last the
+	// largest position of any change in it.
+	first, last lakelink.Position
 }
 
 // tableBatch holds one table's share of a batch.
@@ -43,8 +44,9 @@ type entry struct {
 }
 
 type appendBuf struct {
-	data []byte
-	rows int64
+	data    []byte // records not yet written
+	rows    int64  // records of the batch, written or not
+	flushed int64  // bytes already appended past the committed size (flushPartial)
 }
 
 func newBatch() *batch { return &batch{tables: map[string]*tableBatch{}} }
@@ -62,6 +64,7 @@ func (b *batch) noteChange(pos lakelink.Position, now time.Time) {
 	if b.changes == 0 {
 		b.first = pos
 	}
+	b.last = max(b.last, pos)
 	b.changes++
 }
 

@@ -50,10 +50,11 @@ type workload struct {
 	live  map[int64]bool
 	evs   map[string]bool
 	years int // createdOn spans this many years (4)
+	maxTx int // changes per transaction: 1 to maxTx (3)
 }
 
 func newWorkload(seed uint64, src *fakeSource) *workload {
-	return &workload{r: rand.New(rand.NewPCG(seed, 7)), src: src, live: map[int64]bool{}, evs: map[string]bool{}, years: 4}
+	return &workload{r: rand.New(rand.NewPCG(seed, 7)), src: src, live: map[int64]bool{}, evs: map[string]bool{}, years: 4, maxTx: 3}
 }
 
 func (w *workload) accountRow(id int64) []lakelink.Value {
@@ -72,7 +73,7 @@ func (w *workload) accountRow(id int64) []lakelink.Value {
 func (w *workload) step(n int) {
 	for i := 0; i < n; i++ {
 		var tx []lakelink.Change
-		for j := 0; j < 1+w.r.IntN(3); j++ {
+		for j := 0; j < 1+w.r.IntN(w.maxTx); j++ {
 			if w.r.IntN(3) == 0 {
 				a, b := int64(w.r.IntN(5)), fmt.Sprint("k", w.r.IntN(5))
 				k := fmt.Sprint(a, b)
@@ -438,32 +439,63 @@ func (c *crashLake) Delete(ctx context.Context, path string) error {
 // restarts it with other batch boundaries (a commit per transaction), and
 // checks G1 each time.
 func TestExportCrash(t *testing.T) {
+	for _, v := range []struct {
+		name     string
+		txnPos   bool  // every change of a transaction at its commit position
+		maxTx    int   // changes per transaction, up to
+		steps    int   // transactions after the first copy
+		maxBatch int64 // MaxBatchBytes of the run that crashes (0: default)
+		replay   int64 // MaxBatchBytes of the restart
+	}{
+		{name: "small transactions", maxTx: 3, steps: 40, replay: 1},
+		// Transactions larger than a batch are flushed part by part before
+		// their commit; replays meet their own earlier flushes.
+		{name: "large transactions", txnPos: true, maxTx: 60, steps: 5, maxBatch: 3000, replay: 1100},
+	} {
+		t.Run(v.name, func(t *testing.T) { testExportCrash(t, v.txnPos, v.maxTx, v.steps, v.maxBatch, v.replay) })
+	}
+}
+
+// testExportCrash crashes a run at each of its lake writes in turn, then
+// checks that a restart (with other batch boundaries) makes the lake exact.
+func testExportCrash(t *testing.T, txnPos bool, maxTx, steps int, maxBatch, replay int64) {
 	setup := func(seed uint64) (*fakeSource, *workload, *crashLake, lakelink.Position) {
 		src := newFakeSource()
+		src.txnPos = txnPos
 		src.createTable(accountDef())
 		src.createTable(eventDef())
 		w := newWorkload(seed, src)
+		w.maxTx = maxTx
 		if seed%2 == 0 {
 			w.years = 60 // sparse partitions: a replay leaves some untouched
 		}
 		w.step(30)
 		lake := &crashLake{memLake: newMemLake()}
 		st := runOnce(t, src, lake)
-		w.step(40)
+		w.step(steps)
 		return src, w, lake, st.Tables["event"].CopyPosition
 	}
+	crashConfig := testConfig()
+	crashConfig.MaxBatchBytes = maxBatch
 	// Count the writes of one round.
 	src, _, lake, _ := setup(1)
 	before := lake.writes
-	runOnce(t, src, lake)
+	e, err := New(src, lake, crashConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	perRound := lake.writes - before
 	if perRound < 5 {
 		t.Fatalf("only %d writes per round", perRound)
 	}
+	t.Logf("%d lake writes per round, a crash at each", perRound)
 	for n := 1; n <= perRound; n++ {
 		src, _, lake, eventCopy := setup(uint64(100 + n))
 		lake.n = lake.writes + n
-		e, err := New(src, lake, testConfig())
+		e, err := New(src, lake, crashConfig)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -475,7 +507,7 @@ func TestExportCrash(t *testing.T) {
 		}
 		lake.crashed, lake.n = false, 0
 		cfg := testConfig()
-		cfg.MaxBatchBytes = 1 // other batch boundaries than before the crash
+		cfg.MaxBatchBytes = replay // other batch boundaries than before the crash
 		e, err = New(src, lake, cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -486,7 +486,90 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 			continue
 		}
 		t.st.LastPos = c.Pos
+		if b.bytes >= e.cfg.MaxBatchBytes {
+			// A transaction larger than a batch: its data goes out now,
+			// its commit at its end.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+			err := e.flushPartial(fctx, st, tables, b, repairUntil > 0 && b.first <= repairUntil)
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// flushPartial writes out the data of a batch that outgrew MaxBatchBytes
+// in the middle of a transaction, so that memory is bounded by the batch
+// size, not by the largest transaction. The state's position stays: the
+// data is uncommitted until the commit at the transaction's end. In place,
+// the state's Pending first says that the lake may hold changes up to
+// b.last, so that a restart replays them in repair mode (a replayed change
+// of the same transaction wins over its earlier self: see merger);
+// appended records stay past the committed sizes, where recovery cuts
+// them off and snapshots never read.
+func (e *Exporter) flushPartial(ctx context.Context, st *State, tables map[string]*table, b *batch, repair bool) error {
+	if err := e.markPending(ctx, st, tables, b, b.last); err != nil {
+		return err
+	}
+	for _, name := range sortedKeys(b.tables) {
+		t, tb := tables[name], b.tables[name]
+		if t.st.Mode == lakelink.ModeInPlace {
+			if err := e.mergeInPlace(ctx, t, tb, repair); err != nil {
+				return err
+			}
+			tb.rows = map[string]*entry{}
+			continue
+		}
+		for _, p := range sortedKeys(tb.appends) {
+			ab := tb.appends[p]
+			if len(ab.data) == 0 {
+				continue
+			}
+			path := cdm.PartitionPath(t.st.Folder, p)
+			if err := appendTo(ctx, e.lake, path, t.st.part(p).Size+ab.flushed, ab.data); err != nil {
+				return err
+			}
+			ab.flushed += int64(len(ab.data))
+			ab.data = nil
+		}
+	}
+	e.log.Debug("flushed part of a large transaction", slog.Int("changes", b.changes), slog.Int64("bytes", b.bytes))
+	b.bytes = 0
+	return nil
+}
+
+// markPending records in the lake's state, before in-place data of the
+// batch is written, that the lake may hold changes up to pos.
+func (e *Exporter) markPending(ctx context.Context, st *State, tables map[string]*table, b *batch, pos lakelink.Position) error {
+	inPlace := false
+	for name, tb := range b.tables {
+		if tables[name].st.Mode == lakelink.ModeInPlace && len(tb.rows) > 0 {
+			inPlace = true
+		}
+	}
+	if !inPlace || pos <= st.Position || pos <= st.Pending {
+		return nil
+	}
+	st.Pending = pos
+	return writeState(ctx, e.lake, st)
+}
+
+// mergeInPlace merges an in-place table's share of a batch into its
+// partitions.
+func (e *Exporter) mergeInPlace(ctx context.Context, t *table, tb *tableBatch, repair bool) error {
+	if len(tb.rows) == 0 {
+		return nil
+	}
+	parts, err := mergeTable(ctx, e.lake, t, tb, repair)
+	if err != nil {
+		return err
+	}
+	for p, ps := range parts {
+		old := t.st.part(p)
+		old.Size, old.Rows, old.Changed = ps.Size, ps.Rows, true
+	}
+	return nil
 }
 
 // failTable stops one table: its share of the batch is dropped and the
@@ -508,44 +591,28 @@ func (e *Exporter) failTable(t *table, b *batch, err error) {
 // record, then the source's ack.
 func (e *Exporter) commit(ctx context.Context, st *State, tables map[string]*table, b *batch, s lakelink.Stream, repair, meta bool) error {
 	now := lakelink.Now()
-	names := sortedKeys(b.tables)
-	inPlace := false
-	for _, name := range names {
-		if tables[name].st.Mode == lakelink.ModeInPlace && len(b.tables[name].rows) > 0 {
-			inPlace = true
-		}
+	// Say what may be in the lake beyond the state before writing it, so
+	// that a restart knows to repair (see merger).
+	if err := e.markPending(ctx, st, tables, b, b.end); err != nil {
+		return err
 	}
-	if inPlace && b.end > st.Position {
-		// Say what may be in the lake beyond the state before writing it,
-		// so that a restart knows to repair (see merger).
-		st.Pending = b.end
-		if err := writeState(ctx, e.lake, st); err != nil {
-			return err
-		}
-	}
-	for _, name := range names {
+	for _, name := range sortedKeys(b.tables) {
 		t, tb := tables[name], b.tables[name]
 		if t.st.Mode == lakelink.ModeInPlace {
-			if len(tb.rows) == 0 {
-				continue
-			}
-			parts, err := mergeTable(ctx, e.lake, t, tb, repair)
-			if err != nil {
+			if err := e.mergeInPlace(ctx, t, tb, repair); err != nil {
 				return err
-			}
-			for p, ps := range parts {
-				old := t.st.part(p)
-				old.Size, old.Rows, old.Changed = ps.Size, ps.Rows, true
 			}
 		} else {
 			for _, p := range sortedKeys(tb.appends) {
 				ab := tb.appends[p]
 				ps := t.st.part(p)
-				path := cdm.PartitionPath(t.st.Folder, p)
-				if err := appendTo(ctx, e.lake, path, ps.Size, ab.data); err != nil {
-					return err
+				if len(ab.data) > 0 {
+					path := cdm.PartitionPath(t.st.Folder, p)
+					if err := appendTo(ctx, e.lake, path, ps.Size+ab.flushed, ab.data); err != nil {
+						return err
+					}
 				}
-				ps.Size += int64(len(ab.data))
+				ps.Size += ab.flushed + int64(len(ab.data))
 				ps.Rows += ab.rows
 				ps.Changed = true
 			}

@@ -19,6 +19,9 @@ type fakeSource struct {
 	pos    lakelink.Position
 	acked  lakelink.Position
 	notify chan struct{}
+	// txnPos gives every change of a transaction its commit's position,
+	// as PostgreSQL does, instead of a position of its own.
+	txnPos bool
 }
 
 type fakeTable struct {
@@ -60,10 +63,14 @@ func (f *fakeSource) createTable(def lakelink.Table) {
 func (f *fakeSource) apply(changes ...lakelink.Change) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	end := f.pos + lakelink.Position(len(changes))
 	for _, c := range changes {
 		t := f.tables[c.Table]
 		f.pos++
 		c.Pos = f.pos
+		if f.txnPos {
+			c.Pos = end
+		}
 		row := append([]lakelink.Value(nil), c.Row...)
 		c.Row = row
 		k := keyText(t.def, row)

@@ -17,9 +17,12 @@ import (
 // is rewritten as the old file merged with the batch, in one streaming pass
 // whose memory is bounded by the batch, not the file.
 //
-// A row changes only when the batch's version of it is newer than the
-// file's, so replaying changes that a crashed commit already wrote is
-// harmless. In repair mode (replaying after a crash) every partition of the
+// A row changes only when the batch's version of it is at least as new as
+// the file's, so replaying changes that a crashed commit already wrote is
+// harmless. On a tie the batch wins: the file's copy is then the same
+// change, or an earlier change of the same transaction written by a partial
+// flush (a source such as PostgreSQL gives every change of a transaction
+// its commit position), and replays run to the transaction's end. In repair mode (replaying after a crash) every partition of the
 // table is searched first, so that a row a crashed commit moved to another
 // partition is not left behind twice.
 type merger struct {
@@ -253,7 +256,7 @@ func (m *merger) locate(ctx context.Context, parts []string) error {
 				return nil
 			}
 			w := m.winners[string(id)]
-			if v >= w.version {
+			if v > w.version {
 				if !w.batch && w.part != "" {
 					m.olderHolders[w.part] = true
 				}
@@ -343,8 +346,8 @@ func (m *merger) decide(e *entry, part string, v lakelink.Position) action {
 		}
 		return dropRow
 	}
-	if v >= e.version {
-		return keepRow // the file is already as new as the batch: a replay
+	if v > e.version {
+		return keepRow // the file is already newer than the batch: a replay
 	}
 	if !e.del && e.target == part {
 		return replaceRow

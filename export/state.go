@@ -36,8 +36,8 @@ type State struct {
 	Link     string            `json:"link"`
 	Source   string            `json:"source"`
 	SourceID string            `json:"sourceId,omitempty"` // the source instance's SystemID, when it has one
-	Position lakelink.Position `json:"position"` // every change up to here is in the lake
-	Commit   uint64            `json:"commit"`   // number of commits so far
+	Position lakelink.Position `json:"position"`           // every change up to here is in the lake
+	Commit   uint64            `json:"commit"`             // number of commits so far
 	// Pending, when beyond Position, is the end of a commit that was being
 	// written: the lake may hold in-place changes up to it.
 	Pending    lakelink.Position      `json:"pending,omitempty"`

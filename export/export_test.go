@@ -364,6 +364,7 @@ type crashLake struct {
 	n       int
 	writes  int
 	crashed bool
+	onCrash func() // called at the crash: ends the crashing run
 }
 
 var errCrashed = errors.New("crashed")
@@ -378,6 +379,9 @@ func (c *crashLake) write() (crash bool, err error) {
 	c.writes++
 	if c.writes == c.n {
 		c.crashed = true
+		if c.onCrash != nil {
+			c.onCrash()
+		}
 		return true, nil
 	}
 	return false, nil
@@ -499,9 +503,13 @@ func testExportCrash(t *testing.T, txnPos bool, maxTx, steps int, maxBatch, repl
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		_ = e.RunOnce(ctx) // runs into the crash, then keeps failing until ctx ends
+		// The run ends at the crash (ctx canceled), or before it: then the
+		// check below fails.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		lake.onCrash = cancel
+		_ = e.RunOnce(ctx)
 		cancel()
+		lake.onCrash = nil
 		if !lake.crashed {
 			t.Fatalf("write %d: no crash happened", n)
 		}

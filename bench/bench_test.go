@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +79,88 @@ func TestGoBenchLine(t *testing.T) {
 	}
 	if want := "75 ms/op, 2.7 MiB/op in 15,095 allocs, peak heap 9.2 MiB"; figs != want {
 		t.Errorf("figures = %q, want %q", figs, want)
+	}
+}
+
+func TestParseFlagsSets(t *testing.T) {
+	for _, c := range []struct {
+		args              []string
+		sqlite, pg, lakes bool
+	}{
+		{nil, true, false, false},
+		{[]string{"-pg"}, false, true, false},
+		{[]string{"-lakes"}, false, false, true},
+		{[]string{"-pg", "-sqlite"}, true, true, false},
+		{[]string{"-all"}, true, true, true},
+	} {
+		o, err := parseFlags(c.args, &bytes.Buffer{})
+		if err != nil {
+			t.Fatalf("parseFlags(%q): %v", c.args, err)
+		}
+		if o.sqlite != c.sqlite || o.pg != c.pg || o.lakes != c.lakes {
+			t.Errorf("parseFlags(%q): sqlite %v, pg %v, lakes %v; want %v, %v, %v", c.args, o.sqlite, o.pg, o.lakes, c.sqlite, c.pg, c.lakes)
+		}
+	}
+	o, err := parseFlags([]string{"-quick", "-pg"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.pgRows != 100_000 || o.pgBacklog != 50_000 || o.pgBigTx != 200_000 || len(o.lakeSizes) != 2 || o.lakeSizes[1] != 50 {
+		t.Errorf("-quick: pg rows %d, backlog %d, big tx %d, lake sizes %v; want 100000, 50000, 200000, [10 50]", o.pgRows, o.pgBacklog, o.pgBigTx, o.lakeSizes)
+	}
+	o, err = parseFlags(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.pgRows != 1_000_000 || o.pgBacklog != 500_000 || o.pgBigTx != 2_000_000 || len(o.lakeSizes) != 2 || o.lakeSizes[1] != 500 || len(o.lakeKinds) != 3 {
+		t.Errorf("defaults: pg rows %d, backlog %d, big tx %d, lake sizes %v, kinds %v", o.pgRows, o.pgBacklog, o.pgBigTx, o.lakeSizes, o.lakeKinds)
+	}
+	for _, bad := range [][]string{{"-lake-kinds", "ftp"}, {"-lake-sizes", "0"}, {"-pg-rate", "0"}, {"-pg-rows", "10"}} {
+		if _, err := parseFlags(bad, &bytes.Buffer{}); err == nil {
+			t.Errorf("parseFlags(%q) = nil error, want one", bad)
+		}
+	}
+}
+
+func TestFirstTrue(t *testing.T) {
+	rows := []int{0, 3, 3, 7, 10}
+	for _, c := range []struct{ atLeast, index int }{{0, 0}, {1, 1}, {3, 1}, {4, 3}, {7, 3}, {8, 4}, {10, 4}, {11, 5}} {
+		if got := firstTrue(rows, func(r int) bool { return r >= c.atLeast }); got != c.index {
+			t.Errorf("first count >= %d: index %d, want %d", c.atLeast, got, c.index)
+		}
+	}
+}
+
+func TestRowGen(t *testing.T) {
+	g := &rowGen{}
+	b := g.rows(3)
+	if n := strings.Count(string(b), "\n"); n != 3 {
+		t.Fatalf("rows(3) made %d lines:\n%s", n, b)
+	}
+	// Read continues the ids and ends exactly where the limit says.
+	var out strings.Builder
+	n, err := io.Copy(&out, io.LimitReader(g, 10_000))
+	if err != nil || n != 10_000 {
+		t.Fatalf("copy 10,000 bytes of rows: %d, %v", n, err)
+	}
+	if !strings.HasPrefix(out.String(), `"00000004-`) {
+		t.Errorf("Read starts with %.20q, want row 4", out.String())
+	}
+}
+
+func TestOpName(t *testing.T) {
+	for _, c := range []struct{ method, url, copy, want string }{
+		{"PUT", "/acct/c/t/2020.csv?comp=block&blockid=x", "", "PUT ?comp=block"},
+		{"PUT", "/b/t/2020.csv?partNumber=1&uploadId=u", "b/t/2020.csv", "PUT ?uploadId&partNumber (server-side copy)"},
+		{"HEAD", "/b/t/2020.csv", "", "HEAD"},
+		{"POST", "/b/t/2020.csv?uploads", "", "POST ?uploads"},
+	} {
+		req := httptest.NewRequest(c.method, c.url, nil)
+		if c.copy != "" {
+			req.Header.Set("x-amz-copy-source", c.copy)
+		}
+		if got := opName(req); got != c.want {
+			t.Errorf("opName(%s %s) = %q, want %q", c.method, c.url, got, c.want)
+		}
 	}
 }

@@ -117,13 +117,14 @@ func isPartitionOf(folder string) func(string) bool {
 	}
 }
 
-// engine is one link from a SQLite database into a file lake, run in
-// process through the public engine API.
+// engine is one link of one table into a file lake, run in process through
+// the public engine API.
 type engine struct {
-	src   *sqlite.Source
+	src   lakelink.Source
 	lake  *probeLake
 	exp   *export.Exporter
 	dbURL string
+	table string // the source table exported
 }
 
 func openEngine(ctx context.Context, o options, db, lakeDir string, logger *slog.Logger) (*engine, error) {
@@ -134,31 +135,36 @@ func openEngine(ctx context.Context, o options, db, lakeDir string, logger *slog
 	if err != nil {
 		return nil, err
 	}
+	return newEngine(ctx, src, "sqlite://"+filepath.ToSlash(db), "bench", tableName, lakeDir, o.commitInterval, o.idleExit, logger)
+}
+
+// newEngine links table of src into a file lake at lakeDir (which exists)
+// behind a probeLake. It closes src when it fails.
+func newEngine(ctx context.Context, src lakelink.Source, srcDesc, link, table, lakeDir string, commitInterval, idleExit time.Duration, logger *slog.Logger) (*engine, error) {
 	fl, err := file.Open(ctx, lakeDir)
 	if err != nil {
 		src.Close()
 		return nil, err
 	}
-	folder, err := cdm.TableFolder(tableName)
+	folder, err := cdm.TableFolder(table)
 	if err != nil {
 		src.Close()
 		return nil, err
 	}
 	pl := newProbeLake(fl, isPartitionOf(folder))
-	dbURL := "sqlite://" + filepath.ToSlash(db)
 	exp, err := export.New(src, pl, export.Config{
-		Link:           "bench",
-		Source:         dbURL,
-		Tables:         []lakelink.TableSettings{{Name: tableName}},
-		CommitInterval: o.commitInterval,
-		IdleExit:       o.idleExit,
+		Link:           link,
+		Source:         srcDesc,
+		Tables:         []lakelink.TableSettings{{Name: table}},
+		CommitInterval: commitInterval,
+		IdleExit:       idleExit,
 		Logger:         logger,
 	})
 	if err != nil {
 		src.Close()
 		return nil, err
 	}
-	return &engine{src: src, lake: pl, exp: exp, dbURL: dbURL}, nil
+	return &engine{src: src, lake: pl, exp: exp, dbURL: srcDesc, table: table}, nil
 }
 
 func (e *engine) Close() error { return e.src.Close() }
@@ -169,23 +175,24 @@ func (e *engine) tableState(ctx context.Context) (*export.TableState, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts := st.Tables[tableName]
+	ts := st.Tables[e.table]
 	if ts == nil {
-		return nil, fmt.Errorf("the lake's state has no table %q", tableName)
+		return nil, fmt.Errorf("the lake's state has no table %q", e.table)
 	}
 	if ts.Error != "" {
-		return nil, fmt.Errorf("table %q stopped: %s", tableName, ts.Error)
+		return nil, fmt.Errorf("table %q stopped: %s", e.table, ts.Error)
 	}
 	return ts, nil
 }
 
-// lakelinkWrite runs one initial write of db into a fresh lake at lakeDir.
-func lakelinkWrite(ctx context.Context, o options, db, lakeDir string, logger *slog.Logger, profile string) (writeResult, error) {
+// lakelinkWrite runs one initial write into a fresh lake at lakeDir, of the
+// engine that open returns (given the logger to use).
+func lakelinkWrite(ctx context.Context, open func(*slog.Logger) (*engine, error), lakeDir string, logger *slog.Logger, profile string) (writeResult, error) {
 	if err := os.RemoveAll(lakeDir); err != nil {
 		return writeResult{}, err
 	}
 	logger, logs := newCapture(logger.Handler())
-	e, err := openEngine(ctx, o, db, lakeDir, logger)
+	e, err := open(logger)
 	if err != nil {
 		return writeResult{}, err
 	}
@@ -297,7 +304,8 @@ func initialWrite(ctx context.Context, r *report, o options, dir string, logger 
 		if i == 0 {
 			profile = o.cpuProfile
 		}
-		w, err := lakelinkWrite(ctx, o, db, lakeDir, logger, profile)
+		open := func(l *slog.Logger) (*engine, error) { return openEngine(ctx, o, db, lakeDir, l) }
+		w, err := lakelinkWrite(ctx, open, lakeDir, logger, profile)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,12 @@
 //  2. In-place merge of a batch of changes into one partition of 100,000
 //     and of 1,000,000 rows: time and peak heap of each, so a reader sees
 //     that memory does not grow with the partition.
+//  3. (-pg) A PostgreSQL source: initial write against psql's COPY to CSV,
+//     catch-up over a WAL backlog against pg_recvlogical, commit-to-lake
+//     latency at a steady write rate, and memory while exporting one large
+//     transaction.
+//  4. (-lakes) One append-only commit into a small and a large partition on
+//     the local folder, Azurite and versitygw: time, requests and bytes.
 //
 // Run it from the module root: go run ./bench [flags]. See README.md.
 package main
@@ -60,6 +66,23 @@ type options struct {
 	verbose         bool
 	skipInitial     bool
 	skipMerge       bool
+
+	// Which sets run: SQLite (1, 2), PostgreSQL (3), object lakes (4).
+	sqlite, pg, lakes bool
+
+	pgDSN            string
+	pgBin            string
+	pgRows           int
+	pgBacklog        int
+	pgRate           int
+	pgLatencyFor     time.Duration
+	pgCommitInterval time.Duration
+	pgBigTx          int
+
+	lakeKinds  []string
+	lakeSizes  []int // MB (10^6 bytes)
+	lakeRows   int
+	lakeRepeat int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -89,6 +112,22 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.verbose, "v", false, "show the engine's info logs")
 	fs.BoolVar(&o.skipInitial, "skip-initial", false, "skip the initial-write benchmark")
 	fs.BoolVar(&o.skipMerge, "skip-merge", false, "skip the merge benchmark")
+	fs.BoolVar(&o.sqlite, "sqlite", false, "run the SQLite set (1, 2): the default when neither -pg nor -lakes is given")
+	fs.BoolVar(&o.pg, "pg", false, "run the PostgreSQL set (3) against -pg-dsn")
+	fs.BoolVar(&o.lakes, "lakes", false, "run the object-lake set (4) against the local folder, Azurite and versitygw")
+	all := fs.Bool("all", false, "run every set: SQLite, PostgreSQL and the object lakes")
+	fs.StringVar(&o.pgDSN, "pg-dsn", os.Getenv("PG_TEST_DSN"), "PostgreSQL server (wal_level=logical) as a URL; the bench creates and drops a database lakelink_bench on it (default $PG_TEST_DSN)")
+	fs.StringVar(&o.pgBin, "pg-bin", "", "folder of psql and pg_recvlogical (default $PG_TEST_BIN, PATH, then /usr/lib/postgresql/*/bin)")
+	fs.IntVar(&o.pgRows, "pg-rows", 1_000_000, "rows of the PostgreSQL initial-write table (-quick: 100,000)")
+	fs.IntVar(&o.pgBacklog, "pg-backlog", 500_000, "changes of the catch-up backlog, in transactions of 1,000 (-quick: 50,000)")
+	fs.IntVar(&o.pgRate, "pg-rate", 1000, "changes/s of the latency writer, one row per transaction")
+	fs.DurationVar(&o.pgLatencyFor, "pg-latency-for", 30*time.Second, "how long the latency writer runs (-quick: 5s)")
+	fs.DurationVar(&o.pgCommitInterval, "pg-commit-interval", 100*time.Millisecond, "the engine's CommitInterval in the latency benchmark")
+	fs.IntVar(&o.pgBigTx, "pg-big-tx", 2_000_000, "rows of the single large transaction of the memory benchmark (-quick: 200,000)")
+	kinds := fs.String("lake-kinds", "file,azure,s3", "comma-separated lakes of set 4; azure needs AZURE_BLOB_ENDPOINT and AZURE_STORAGE_KEY, s3 needs S3_ENDPOINT and AWS_* (ci/services.sh)")
+	lsizes := fs.String("lake-sizes", "10,500", "comma-separated partition sizes in MB for set 4 (-quick: 10,50)")
+	fs.IntVar(&o.lakeRows, "lake-rows", 1000, "rows of one append-only commit in set 4")
+	fs.IntVar(&o.lakeRepeat, "lake-repeat", 3, "appends per partition in set 4; the fastest is shown (-quick: 1)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -113,6 +152,49 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if !set["merge-repeat"] {
 			o.mergeRepeat = 1
 		}
+		if !set["pg-rows"] {
+			o.pgRows = 100_000
+		}
+		if !set["pg-backlog"] {
+			o.pgBacklog = 50_000
+		}
+		if !set["pg-latency-for"] {
+			o.pgLatencyFor = 5 * time.Second
+		}
+		if !set["pg-big-tx"] {
+			o.pgBigTx = 200_000
+		}
+		if !set["lake-sizes"] {
+			*lsizes = "10,50"
+		}
+		if !set["lake-repeat"] {
+			o.lakeRepeat = 1
+		}
+	}
+	if *all {
+		o.sqlite, o.pg, o.lakes = true, true, true
+	} else if !o.pg && !o.lakes {
+		o.sqlite = true
+	}
+	for _, k := range strings.Split(*kinds, ",") {
+		switch k = strings.TrimSpace(k); k {
+		case "":
+		case "file", "azure", "s3":
+			o.lakeKinds = append(o.lakeKinds, k)
+		default:
+			return o, fmt.Errorf("-lake-kinds: %q is not file, azure or s3", k)
+		}
+	}
+	for _, s := range strings.Split(*lsizes, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("-lake-sizes: %q is not a positive size in MB", s)
+		}
+		o.lakeSizes = append(o.lakeSizes, n)
 	}
 	for _, s := range strings.Split(*sizes, ",") {
 		s = strings.TrimSpace(strings.ReplaceAll(s, "_", ""))
@@ -136,6 +218,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-repeat: %d, want at least 1", o.repeat)
 	case o.mergeRepeat < 1:
 		return o, fmt.Errorf("-merge-repeat: %d, want at least 1", o.mergeRepeat)
+	case o.pgRows < 1000 || o.pgBacklog < 1000:
+		return o, fmt.Errorf("-pg-rows %d, -pg-backlog %d: want at least 1,000 each", o.pgRows, o.pgBacklog)
+	case o.pgRate < 1 || o.pgLatencyFor <= 0 || o.pgBigTx < 1:
+		return o, fmt.Errorf("-pg-rate %d, -pg-latency-for %s, -pg-big-tx %d: want positive values", o.pgRate, o.pgLatencyFor, o.pgBigTx)
+	case o.lakeRows < 1 || o.lakeRepeat < 1:
+		return o, fmt.Errorf("-lake-rows %d, -lake-repeat %d: want at least 1", o.lakeRows, o.lakeRepeat)
 	}
 	return o, nil
 }
@@ -171,12 +259,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	r := &report{w: stdout, opts: o, dir: dir, args: args}
 	r.machine()
 
-	if !o.skipInitial {
+	if o.sqlite && !o.skipInitial {
 		if err := initialWrite(ctx, r, o, dir, logger); err != nil {
 			return fmt.Errorf("initial write: %w", err)
 		}
 	}
-	if !o.skipMerge {
+	if o.sqlite && !o.skipMerge {
 		if err := mergeBench(ctx, r, o, dir, logger); err != nil {
 			return fmt.Errorf("merge: %w", err)
 		}
@@ -187,11 +275,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	// A set that was asked for and could not run fails the run, after
+	// the figures of the others are printed.
+	var failed []error
+	if o.pg {
+		if err := pgBench(ctx, r, o, dir, logger); err != nil {
+			r.printf("\nPostgreSQL set failed: %v\n", err)
+			failed = append(failed, fmt.Errorf("postgres: %w", err))
+		}
+	}
+	if o.lakes {
+		if err := lakeBench(ctx, r, o, dir, logger); err != nil {
+			r.printf("\nobject-lake set failed: %v\n", err)
+			failed = append(failed, fmt.Errorf("lakes: %w", err))
+		}
+	}
 	r.summary()
 	if o.keep || o.dir != "" {
 		r.printf("\nwork folder kept: %s\n", dir)
 	}
-	return nil
+	return errors.Join(failed...)
 }
 
 // machineInfo describes where the figures were measured.

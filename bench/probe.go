@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lakelink/lakelink"
+	"github.com/lakelink/lakelink/export"
 )
 
 // heapSampler records the peak of runtime.MemStats.HeapInuse, sampled every
@@ -136,6 +138,11 @@ type probeLake struct {
 	lastClose time.Time // the last partition Close since reset
 	copyTime  time.Duration
 	partBytes int64 // bytes written to partition files
+
+	// onState, when set, is called with the bytes of every state record
+	// whose Close returned nil, and when it returned: the instant the
+	// engine's commit became durable.
+	onState func(at time.Time, state []byte)
 }
 
 func newProbeLake(l lakelink.Lake, isPartition func(string) bool) *probeLake {
@@ -201,7 +208,11 @@ func (p *probeLake) Create(ctx context.Context, path string) (io.WriteCloser, er
 		}
 		return nil, err
 	}
-	return &probeWriter{w: w, p: p, part: part}, nil
+	pw := &probeWriter{w: w, p: p, part: part}
+	if path == export.StatePath && p.onState != nil {
+		pw.state = &bytes.Buffer{}
+	}
+	return pw, nil
 }
 
 func (p *probeLake) closed(ok bool) {
@@ -245,14 +256,18 @@ func (p *probeLake) Copy(ctx context.Context, src, dst string, n int64) error {
 }
 
 type probeWriter struct {
-	w    io.WriteCloser
-	p    *probeLake
-	part bool
-	done bool
+	w     io.WriteCloser
+	p     *probeLake
+	part  bool
+	done  bool
+	state *bytes.Buffer // a copy of a state record's bytes, for onState
 }
 
 func (w *probeWriter) Write(b []byte) (int, error) {
 	n, err := w.w.Write(b)
+	if w.state != nil {
+		w.state.Write(b[:n])
+	}
 	w.p.mu.Lock()
 	w.p.written += int64(n)
 	if w.part {
@@ -264,6 +279,10 @@ func (w *probeWriter) Write(b []byte) (int, error) {
 
 func (w *probeWriter) Close() error {
 	err := w.w.Close()
+	if w.state != nil && err == nil {
+		w.p.onState(time.Now(), w.state.Bytes())
+		w.state = nil
+	}
 	if w.part && !w.done {
 		w.done = true
 		w.p.closed(err == nil)

@@ -27,6 +27,11 @@ type report struct {
 	// Benchmark 2.
 	merges  []mergeResult
 	goBench []string // result lines of BenchmarkMergeTable
+
+	// Benchmarks 3 and 4.
+	pg    *pgResult
+	lakes []lakeResult
+	extra []summaryRow // their lines of the summary
 }
 
 func (r *report) printf(format string, args ...any) { fmt.Fprintf(r.w, format, args...) }
@@ -158,6 +163,7 @@ func (r *report) summary() {
 			name, figures := goBenchLine(l)
 			fmt.Fprintf(tw, "%s\t%s\t\t\t\n", name, figures)
 		}
+		r.printExtra(tw)
 	})
 	r.printf("\nmachine:\n")
 	for _, l := range append(machineInfo(), r.machineExtra...) {

@@ -78,7 +78,13 @@ func (e *Exporter) run(ctx context.Context, once bool) error {
 	backoff := e.cfg.retryBackoff
 	var lastErr string
 	for tries := 1; ; tries++ {
+		commits := e.Progress().Commits
 		err := e.session(ctx, once)
+		if e.Progress().Commits > commits {
+			// The session got going before it failed: a new outage starts
+			// its backoff afresh.
+			backoff, lastErr, tries = e.cfg.retryBackoff, "", 1
+		}
 		if err == nil || ctx.Err() != nil {
 			return nil
 		}

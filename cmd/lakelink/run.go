@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/lakelink/lakelink"
 	"github.com/lakelink/lakelink/export"
+	"github.com/lakelink/lakelink/lease"
 )
 
 type runFlags struct {
@@ -29,6 +31,7 @@ type runFlags struct {
 	snapshotInterval time.Duration
 	retention        int
 	once             bool
+	leaseTTL         time.Duration
 }
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -53,6 +56,16 @@ committed up to now, commits, takes a snapshot and exits.
 at once; one that fails is reported and makes the exit code 1 while the
 others go on. See docs/configuration.md.
 
+One writer per lake: before writing, each link takes a lease in its lake
+(Microsoft.Athena.TrickleFeedService/lakelink/lease.json) and renews it
+every --lease-ttl/3. A second lakelink pointed at the same folder or prefix
+is refused, with exit code 1 and a message naming the holder (host, pid,
+link, since when). If the holder dies without releasing it, its lease
+expires after --lease-ttl and another lakelink may take over. A link that
+can't renew its lease in time (the lake is unreachable) stops writing, and
+takes the lease back once the lake answers, unless another lakelink took
+it first.
+
 Sources: sqlite:///ABSOLUTE/PATH.db, or a path to a SQLite file;
          postgres://USER@HOST:PORT/DB?... (password from the URL, PGPASSWORD
          or ~/.pgpass).
@@ -76,7 +89,10 @@ Lakes:   file:///ABSOLUTE/DIR, or a folder path (created when missing);
 			if err != nil {
 				return err
 			}
-			return runLinks(cmd.Context(), g.logger, specs, f.once, cmd.OutOrStdout())
+			if f.leaseTTL < minLeaseTTL {
+				return usagef(cmd, "--lease-ttl %s: must be at least %s", f.leaseTTL, minLeaseTTL)
+			}
+			return runLinks(cmd.Context(), g.logger, specs, runOpts{once: f.once, leaseTTL: f.leaseTTL}, cmd.OutOrStdout())
 		},
 	}
 	fl := cmd.Flags()
@@ -92,6 +108,7 @@ Lakes:   file:///ABSOLUTE/DIR, or a folder path (created when missing);
 	fl.DurationVar(&f.snapshotInterval, "snapshot-interval", defaultSnapshotInterval, "how often snapshots are taken")
 	fl.IntVar(&f.retention, "snapshot-retention", defaultSnapshotRetention, "snapshot generations kept per partition")
 	fl.BoolVar(&f.once, "once", false, "export what the source has committed up to now, take a snapshot, and exit")
+	fl.DurationVar(&f.leaseTTL, "lease-ttl", lease.DefaultTTL, "how long the lake's writer lease lasts unless renewed: how soon another lakelink may take over a lake after this one died")
 	return cmd
 }
 
@@ -167,18 +184,27 @@ func (f *runFlags) specs(cmd *cobra.Command) ([]linkSpec, error) {
 	return []linkSpec{s}, nil
 }
 
+// minLeaseTTL is the shortest --lease-ttl.
+const minLeaseTTL = time.Second
+
+// runOpts are the settings of a run that are not per link.
+type runOpts struct {
+	once     bool
+	leaseTTL time.Duration // 0: lease.DefaultTTL
+}
+
 // runLinks runs every link at once and waits for them all. One link's
 // failure does not stop the others.
-func runLinks(ctx context.Context, logger *slog.Logger, specs []linkSpec, once bool, stdout io.Writer) error {
+func runLinks(ctx context.Context, logger *slog.Logger, specs []linkSpec, o runOpts, stdout io.Writer) error {
 	out := &lockedWriter{w: stdout}
 	if len(specs) == 1 {
-		return runLink(ctx, logger, specs[0], once, out)
+		return runLink(ctx, logger, specs[0], o, out)
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(specs))
 	for i, s := range specs {
 		wg.Go(func() {
-			errs[i] = runLink(ctx, logger, s, once, out)
+			errs[i] = runLink(ctx, logger, s, o, out)
 			if errs[i] != nil {
 				// Reported now: the other links may run for a long time yet.
 				logger.Error("link failed", slog.String("link", s.Name), slog.Any("err", errs[i]))
@@ -198,9 +224,10 @@ func runLinks(ctx context.Context, logger *slog.Logger, specs []linkSpec, once b
 	return nil
 }
 
-// runLink opens a link's source and lake and runs its exporter until ctx
-// ends (or, once, until it has caught up).
-func runLink(ctx context.Context, logger *slog.Logger, s linkSpec, once bool, out io.Writer) error {
+// runLink opens a link's source and lake, takes the lake's writer lease
+// and runs its exporter until ctx ends (or, once, until it has caught up).
+func runLink(ctx context.Context, logger *slog.Logger, s linkSpec, o runOpts, out io.Writer) error {
+	once := o.once
 	log := logger.With(slog.String("link", s.Name))
 	src, err := openSource(ctx, s.Source, logger)
 	if err != nil {
@@ -212,7 +239,7 @@ func runLink(ctx context.Context, logger *slog.Logger, s linkSpec, once bool, ou
 		return fmt.Errorf("link %q: %w", s.Name, err)
 	}
 	defer lake.Close()
-	ex, err := export.New(src, lake, export.Config{
+	cfg := export.Config{
 		Link:              s.Name,
 		Source:            redactURL(s.Source),
 		Tables:            s.Tables,
@@ -221,18 +248,35 @@ func runLink(ctx context.Context, logger *slog.Logger, s linkSpec, once bool, ou
 		SnapshotInterval:  s.SnapshotInterval,
 		SnapshotRetention: s.SnapshotRetention,
 		Logger:            logger,
-	})
+	}
+	w, err := acquireLease(ctx, log, lake, s.Name, o.leaseTTL)
+	if err != nil {
+		return fmt.Errorf("link %q: %w", s.Name, err)
+	}
+	defer w.release()
+	// Every write goes through the lease: losing it stops them at once.
+	// While the lake is unreachable the lease may expire; the exporter
+	// then retries as in any lake outage, and writes again once the lease
+	// is taken back. A lease another lakelink took stops the link.
+	ex, err := export.New(src, lease.Guard(lake, w), cfg)
 	if err != nil {
 		return fmt.Errorf("link %q: %w", s.Name, err)
 	}
 	log.Info("link started", slog.String("source", redactURL(s.Source)), slog.String("lake", lake.String()), slog.Bool("once", once))
+	xctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(w.taken, func() { cancel(context.Cause(w.taken)) })
+	defer stop()
 	if once {
-		err = ex.RunOnce(ctx)
+		err = ex.RunOnce(xctx)
 	} else {
-		err = ex.Run(ctx)
+		err = ex.Run(xctx)
 	}
 	p := ex.Progress()
 	log.Info("link stopped", slog.Int64("copied", p.Copied), slog.Int64("changes", p.Changes), slog.Int64("commits", p.Commits))
+	if w.taken.Err() != nil {
+		return fmt.Errorf("link %q: stopped writing to lake %s: %w", s.Name, lake, context.Cause(w.taken))
+	}
 	if err != nil {
 		return fmt.Errorf("link %q: %w", s.Name, err)
 	}
@@ -247,6 +291,158 @@ func runLink(ctx context.Context, logger *slog.Logger, s linkSpec, once bool, ou
 		return fmt.Errorf("link %q: %w", s.Name, err)
 	}
 	return reportOnce(out, s.Name, lake.String(), st)
+}
+
+// writerLease is a link's lease on its lake (see package lease), held for
+// as long as the link runs: one lease after another, since a lease that
+// expires while the lake is unreachable is taken back when it answers. It
+// is the lease.Term that the link's writes are bound to.
+type writerLease struct {
+	lake lease.Lake // nil: the lake can't hold a lease
+	opts lease.Options
+	log  *slog.Logger
+
+	mu  sync.Mutex
+	cur *lease.Lease // nil while taking it back
+
+	taken  context.Context // canceled when another lakelink has the lease
+	give   context.CancelCauseFunc
+	closed context.Context // canceled by release
+	close  context.CancelFunc
+	done   chan struct{} // closed when watch has returned
+}
+
+// acquireLease takes the writer lease of lake for link, or says who holds
+// it and what to do.
+func acquireLease(ctx context.Context, log *slog.Logger, lake lakelink.Lake, link string, ttl time.Duration) (*writerLease, error) {
+	w := &writerLease{log: log, done: make(chan struct{})}
+	w.taken, w.give = context.WithCancelCause(context.Background())
+	w.closed, w.close = context.WithCancel(context.Background())
+	ll, ok := lake.(lease.Lake)
+	if !ok {
+		log.Warn("the lake can't hold a writer lease (it has no conditional writes): nothing stops a second lakelink from writing to it", slog.String("lake", lake.String()))
+		close(w.done)
+		return w, nil
+	}
+	w.lake, w.opts = ll, lease.Options{Link: link, TTL: ttl, ID: lease.NewID(), Logger: log}
+	cur, err := lease.Acquire(ctx, ll, w.opts)
+	if err != nil {
+		return nil, leaseError(err)
+	}
+	w.cur = cur
+	log.Info("lease: acquired; this process is the lake's only writer", slog.String("lake", lake.String()), slog.Duration("ttl", cur.Record().TTL()))
+	go w.watch()
+	return w, nil
+}
+
+// leaseError adds to a refusal what the user can do about it.
+func leaseError(err error) error {
+	var held *lease.HeldError
+	if !errors.As(err, &held) {
+		return err
+	}
+	return fmt.Errorf("%w.\nOnly one lakelink may write to a lake folder or prefix. Stop the other one; or, if it is gone "+
+		"(a killed process can't release its lease), run this again after %s, when its lease has expired; "+
+		"or give this link a lake folder or prefix of its own", err, held.Expires.UTC().Format(time.RFC3339))
+}
+
+// watch waits for the current lease to end and takes it back when it
+// expired (the lake was unreachable), until release or until another
+// lakelink has it.
+func (w *writerLease) watch() {
+	defer close(w.done)
+	for {
+		w.mu.Lock()
+		cur := w.cur
+		w.mu.Unlock()
+		hctx, cancel := cur.Hold(w.closed)
+		<-hctx.Done()
+		cancel()
+		if w.closed.Err() != nil {
+			return
+		}
+		if err := cur.Err(); !errors.Is(err, lease.ErrExpired) {
+			w.give(err)
+			return
+		}
+		next, err := w.takeBack()
+		if err != nil {
+			if w.closed.Err() == nil {
+				w.give(err)
+			}
+			return
+		}
+		w.mu.Lock()
+		w.cur = next
+		w.mu.Unlock()
+	}
+}
+
+// takeBack takes back the lease that expired while the lake was
+// unreachable, retrying with backoff until the lake answers. Another
+// lakelink that took it meanwhile is an error. The outage itself is the
+// exporter's to log.
+func (w *writerLease) takeBack() (*lease.Lease, error) {
+	// Short steps (a failed read is cheap): the exporter's own retries
+	// should find the lease back soon after the lake is.
+	const maxBackoff = time.Second
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, maxBackoff) {
+		cur, err := lease.Acquire(w.closed, w.lake, w.opts)
+		if err == nil {
+			w.log.Info("lease: taken back; writing again", slog.String("lake", w.lake.String()))
+			return cur, nil
+		}
+		if errors.Is(err, lease.ErrHeld) || w.closed.Err() != nil {
+			return nil, leaseError(err)
+		}
+		w.log.Debug("lease: lake unavailable; retrying", slog.Any("err", err), slog.Duration("backoff", backoff))
+		select {
+		case <-w.closed.Done():
+			return nil, w.closed.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// Err is nil while the link holds the lease; see lease.Term.
+func (w *writerLease) Err() error {
+	if w.lake == nil {
+		return nil
+	}
+	w.mu.Lock()
+	cur := w.cur
+	w.mu.Unlock()
+	return cur.Err()
+}
+
+// Hold returns ctx, also canceled when the current lease ends; see
+// lease.Term.
+func (w *writerLease) Hold(ctx context.Context) (context.Context, context.CancelFunc) {
+	if w.lake == nil {
+		return context.WithCancel(ctx)
+	}
+	w.mu.Lock()
+	cur := w.cur
+	w.mu.Unlock()
+	return cur.Hold(ctx)
+}
+
+// release gives the lease up, so the next lakelink needn't wait for it to
+// expire.
+func (w *writerLease) release() {
+	w.close()
+	<-w.done
+	if w.lake == nil {
+		return
+	}
+	w.mu.Lock()
+	cur := w.cur
+	w.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cur.Release(ctx); err != nil {
+		w.log.Warn("lease: not released; the next lakelink waits for it to expire", slog.Any("err", err))
+	}
 }
 
 // reportOnce prints what a --once run left in the lake, and returns an

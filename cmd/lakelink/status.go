@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"text/tabwriter"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/lakelink/lakelink"
 	"github.com/lakelink/lakelink/export"
+	"github.com/lakelink/lakelink/source/postgres"
 )
 
 // statusJSON is the document "lakelink status --json" prints. Its fields
@@ -27,6 +30,35 @@ type statusJSON struct {
 	LastCommit   *time.Time        `json:"lastCommit"`
 	LastSnapshot *time.Time        `json:"lastSnapshot"`
 	Tables       []tableStatusJSON `json:"tables"` // sorted by name
+	Slot         *slotJSON         `json:"slot"`   // with --source postgres://...; else null
+}
+
+// slotJSON is the link's PostgreSQL replication slot in statusJSON, as the
+// source reports it.
+type slotJSON struct {
+	Name        string `json:"name"`        // lakelink_<link>, also the publication's name
+	Exists      bool   `json:"exists"`      // false after unlink, or before the first run
+	Publication bool   `json:"publication"` // the publication exists
+	Active      bool   `json:"active"`      // a running lakelink streams from it
+	ActivePID   int32  `json:"activePid"`   // its server process, or 0
+	// WALStatus is reserved, extended, unreserved (about to be lost) or
+	// lost (the tables must be copied again); "" when the slot is missing.
+	WALStatus         string `json:"walStatus"`
+	Lost              bool   `json:"lost"`              // the slot can't stream any more
+	LostReason        string `json:"lostReason"`        // why, or ""
+	ConfirmedLSN      string `json:"confirmedLsn"`      // confirmed_flush_lsn, e.g. "0/16B3748"
+	ConfirmedPosition uint64 `json:"confirmedPosition"` // the same as a position (compare with position)
+	CurrentLSN        string `json:"currentLsn"`        // the server's WAL position now
+	RetainedBytes     int64  `json:"retainedBytes"`     // WAL the slot keeps on the server's disk
+	LagBytes          int64  `json:"lagBytes"`          // WAL not confirmed yet
+	// LagSeconds is 0 when LagBytes is 0, else the time since the lake's
+	// last commit (or initial copy): about how far behind the lake is. null
+	// when unknown (no slot, or no commit yet).
+	LagSeconds *float64 `json:"lagSeconds"`
+	// SafeWALBytes is the WAL that can still be written before the slot is
+	// lost, or -1 when unlimited (max_slot_wal_keep_size = -1).
+	SafeWALBytes int64  `json:"safeWalBytes"`
+	Error        string `json:"error"` // why the source could not be asked, or ""
 }
 
 // tableStatusJSON is one table of statusJSON.
@@ -47,18 +79,27 @@ type tableStatusJSON struct {
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var lakeURL string
+	var lakeURL, sourceURL string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "status --lake URL",
+		Use:   "status --lake URL [--source postgres://...]",
 		Short: "Show what a lake holds: per table, its mode, sync state, rows, last commit and snapshot",
 		Long: `Status reads a lake's durable export state (written by "lakelink run" at
 every commit) and shows, per table: write mode, partition strategy, initial
 sync state and completion time, rows, last commit time and position, last
 snapshot, and the error if the table stopped. It changes nothing and works
-whether or not lakelink is running.`,
+whether or not lakelink is running.
+
+With --source (a PostgreSQL source: the link's own), it also asks the
+server about the link's replication slot: whether it exists and is active,
+its wal_status (lost: the tables must be copied again), its confirmed
+position, the WAL it retains on the server's disk, and the lag in bytes
+(WAL not confirmed yet) and seconds (the time since the lake's last commit,
+when the lag is not 0). A slot that retains more and more WAL while
+lakelink is stopped fills the server's disk: see docs/postgres.md.`,
 		Example: `  lakelink status --lake file:///srv/lake
-  lakelink status --lake ./lake --json | jq '.tables[] | {name, rows}'`,
+  lakelink status --lake ./lake --json | jq '.tables[] | {name, rows}'
+  lakelink status --lake ./lake --source postgres://lakelink@db/app --json | jq .slot`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if lakeURL == "" {
@@ -66,6 +107,15 @@ whether or not lakelink is running.`,
 			}
 			if _, err := parseLake(lakeURL); err != nil {
 				return usagef(cmd, "--lake %s: %v", redactURL(lakeURL), err)
+			}
+			if sourceURL != "" {
+				ep, err := parseSource(sourceURL)
+				if err != nil {
+					return usagef(cmd, "--source %s: %v", redactURL(sourceURL), err)
+				}
+				if ep.backend != backendPostgres {
+					return usagef(cmd, "--source %s: only a PostgreSQL source (postgres://...) has a replication slot to show", redactURL(sourceURL))
+				}
 			}
 			ctx := cmd.Context()
 			lake, err := openLake(ctx, lakeURL, true)
@@ -81,17 +131,95 @@ whether or not lakelink is running.`,
 				return err
 			}
 			doc := buildStatus(st, lake.String())
+			var slotErr error
+			if sourceURL != "" {
+				var s postgres.SlotStatus
+				s, slotErr = readSlot(ctx, sourceURL, st.Link, g)
+				doc.Slot = slotStatus(s, slotErr, lastCommit(st), lakelink.Now())
+			}
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(doc)
+				if err := enc.Encode(doc); err != nil {
+					return err
+				}
+			} else if err := printStatus(cmd.OutOrStdout(), doc); err != nil {
+				return err
 			}
-			return printStatus(cmd.OutOrStdout(), doc)
+			return slotErr
 		},
 	}
 	cmd.Flags().StringVar(&lakeURL, "lake", "", "lake URL: file:///ABSOLUTE/DIR or a folder path, s3://BUCKET/PREFIX?..., azure://ACCOUNT/CONTAINER/PREFIX")
+	cmd.Flags().StringVar(&sourceURL, "source", "", "the link's PostgreSQL source (postgres://USER@HOST:PORT/DB): also show its replication slot")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON document instead of a table")
 	return cmd
+}
+
+// slotReporter is a source that can report a link's replication slot
+// (PostgreSQL).
+type slotReporter interface {
+	SlotStatus(ctx context.Context, link string) (postgres.SlotStatus, error)
+}
+
+// readSlot asks the source at u about the link's slot.
+func readSlot(ctx context.Context, u, link string, g *globals) (postgres.SlotStatus, error) {
+	src, err := openSource(ctx, u, g.logger)
+	if err != nil {
+		return postgres.SlotStatus{}, err
+	}
+	defer src.Close()
+	sr, ok := src.(slotReporter)
+	if !ok {
+		return postgres.SlotStatus{}, fmt.Errorf("source %s has no replication slot", redactURL(u))
+	}
+	return sr.SlotStatus(ctx, link)
+}
+
+// slotStatus turns what the source said about the link's slot into the
+// status document's slot; lastCommit is the lake's last commit, which
+// gives the lag in seconds.
+func slotStatus(s postgres.SlotStatus, err error, lastCommit, now time.Time) *slotJSON {
+	if err != nil {
+		return &slotJSON{Name: s.Slot, Error: err.Error()}
+	}
+	j := &slotJSON{
+		Name: s.Slot, Exists: s.Exists, Publication: s.Publication, Active: s.Active, ActivePID: s.ActivePID,
+		WALStatus: s.WALStatus, Lost: s.Lost, LostReason: s.LostReason,
+		ConfirmedPosition: uint64(s.Confirmed), RetainedBytes: s.RetainedBytes, LagBytes: s.LagBytes,
+		SafeWALBytes: s.SafeWALBytes,
+	}
+	if s.Exists {
+		j.ConfirmedLSN = lsnText(s.Confirmed)
+	}
+	if s.Current != 0 {
+		j.CurrentLSN = lsnText(s.Current)
+	}
+	switch {
+	case !s.Exists:
+	case s.LagBytes == 0:
+		j.LagSeconds = new(float64)
+	case !lastCommit.IsZero():
+		sec := math.Round(max(now.Sub(lastCommit).Seconds(), 0)*10) / 10
+		j.LagSeconds = &sec
+	}
+	return j
+}
+
+// lastCommit is when the lake last took in changes: its last commit, or a
+// table's initial copy if that came later.
+func lastCommit(st *export.State) time.Time {
+	last := st.CommitTime
+	for _, t := range st.Tables {
+		if t.LastCommit.After(last) {
+			last = t.LastCommit
+		}
+	}
+	return last
+}
+
+// lsnText writes a position as PostgreSQL writes an LSN: 0/16B3748.
+func lsnText(p lakelink.Position) string {
+	return fmt.Sprintf("%X/%X", uint64(p)>>32, uint32(p))
 }
 
 // timePtr returns &t in UTC, or nil for the zero time.
@@ -155,7 +283,11 @@ func printStatus(w io.Writer, doc statusJSON) error {
 	fmt.Fprintf(w, "source    %s\n", doc.Source)
 	fmt.Fprintf(w, "lake      %s\n", doc.Lake)
 	fmt.Fprintf(w, "position  %d (%d commits, last %s)\n", doc.Position, doc.Commits, showTime(doc.LastCommit))
-	fmt.Fprintf(w, "snapshot  %s\n\n", showTime(doc.LastSnapshot))
+	fmt.Fprintf(w, "snapshot  %s\n", showTime(doc.LastSnapshot))
+	if doc.Slot != nil {
+		printSlot(w, doc.Slot)
+	}
+	fmt.Fprintln(w)
 	if len(doc.Tables) == 0 {
 		fmt.Fprintln(w, "no tables linked")
 		return nil
@@ -172,6 +304,54 @@ func printStatus(w io.Writer, doc statusJSON) error {
 			t.Rows, showTime(t.LastCommit), t.LastPosition, showTime(t.LastSnapshot), errText)
 	}
 	return tw.Flush()
+}
+
+// printSlot prints the slot's lines of the status header.
+func printSlot(w io.Writer, s *slotJSON) {
+	pub := "publication " + s.Name
+	if !s.Publication {
+		pub = "no publication"
+	}
+	switch {
+	case s.Error != "":
+		fmt.Fprintf(w, "slot      unknown: %s\n", s.Error)
+		return
+	case !s.Exists:
+		fmt.Fprintf(w, "slot      %s does not exist (%s): the link was unlinked or has not run\n", s.Name, pub)
+		return
+	}
+	state := "inactive (lakelink is not streaming)"
+	if s.Active {
+		state = fmt.Sprintf("active (server process %d)", s.ActivePID)
+	}
+	fmt.Fprintf(w, "slot      %s, %s, wal_status %s, %s\n", s.Name, state, s.WALStatus, pub)
+	if s.Lost {
+		fmt.Fprintf(w, "          LOST: %s; the link can't resume: its tables must be copied again (lakelink resync, docs/postgres.md)\n", s.LostReason)
+	}
+	fmt.Fprintf(w, "confirmed %s (position %d)\n", s.ConfirmedLSN, s.ConfirmedPosition)
+	lag := showBytes(s.LagBytes)
+	if s.LagSeconds != nil {
+		lag += fmt.Sprintf(", %.1f s", *s.LagSeconds)
+	}
+	fmt.Fprintf(w, "lag       %s\n", lag)
+	limit := "no limit (max_slot_wal_keep_size = -1)"
+	if s.SafeWALBytes >= 0 {
+		limit = showBytes(s.SafeWALBytes) + " more before the slot is lost"
+	}
+	fmt.Fprintf(w, "retained  %s of WAL; %s\n", showBytes(s.RetainedBytes), limit)
+}
+
+// showBytes writes a byte count for people: 512 B, 1.5 KiB, 16.0 MiB.
+func showBytes(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, unit := float64(n), 0
+	for v >= 1024 && unit < 4 {
+		v /= 1024
+		unit++
+	}
+	return fmt.Sprintf("%.1f %s", v, [...]string{"B", "KiB", "MiB", "GiB", "TiB"}[unit])
 }
 
 func showTime(t *time.Time) string {

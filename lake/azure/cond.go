@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/lakelink/lakelink"
 )
 
 // ErrChanged is what a write conditional on an object's version fails
@@ -68,4 +69,29 @@ func (l *Lake) CreateIfVersion(ctx context.Context, path, version string) (io.Wr
 	w.putBlob = true
 	w.cond = &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: to.Ptr(azcore.ETag(version))}}
 	return w, nil
+}
+
+// OpenVersion is Open, and the version (ETag) of the object it reads, from
+// one request: the bytes read are those of that version. A missing object
+// wraps lakelink.ErrNotExist. It is how a lease is read before a
+// compare-and-swap.
+func (l *Lake) OpenVersion(ctx context.Context, path string) (io.ReadCloser, string, error) {
+	if err := checkPath(path); err != nil {
+		return nil, "", err
+	}
+	resp, err := l.blob(path).DownloadStream(ctx, nil)
+	if err != nil {
+		return nil, "", l.fail(fmt.Sprintf("open %q", path), err)
+	}
+	if isFolder(resp.Metadata) {
+		resp.Body.Close()
+		return nil, "", fmt.Errorf("azure: open %q: a folder, not an object: %w", path, lakelink.ErrNotExist)
+	}
+	if resp.ETag == nil {
+		resp.Body.Close()
+		return nil, "", fmt.Errorf("azure: open %q: the service sent no ETag", path)
+	}
+	// A broken download resumes only while the blob keeps this ETag.
+	r := &reader{r: resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: 3}), l: l, path: path}
+	return r, string(*resp.ETag), nil
 }

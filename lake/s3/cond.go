@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // ErrChanged is what a write conditional on an object's version fails
@@ -60,4 +61,23 @@ func (l *Lake) CreateIfVersion(ctx context.Context, path, version string) (io.Wr
 	w := l.newWriter(ctx, "create", path)
 	w.ifMatch = aws.String(version)
 	return w, nil
+}
+
+// OpenVersion is Open, and the version (ETag) of the object it reads, from
+// one request: the bytes read are those of that version. A missing object
+// wraps lakelink.ErrNotExist. It is how a lease is read before a
+// compare-and-swap.
+func (l *Lake) OpenVersion(ctx context.Context, path string) (io.ReadCloser, string, error) {
+	if err := checkPath(path); err != nil {
+		return nil, "", err
+	}
+	out, err := l.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &l.bucket, Key: aws.String(l.key(path))})
+	if err != nil {
+		return nil, "", l.fail("open", path, err)
+	}
+	if aws.ToString(out.ETag) == "" {
+		out.Body.Close()
+		return nil, "", fmt.Errorf("s3: open %q: the server sent no ETag", path)
+	}
+	return out.Body, aws.ToString(out.ETag), nil
 }

@@ -34,10 +34,49 @@
 // under the same session settings (TimeZone UTC, DateStyle ISO, ...), so a
 // value reads the same either way.
 //
-// Stream starts the slot at max(from, the slot's confirmed flush LSN) with
-// pgoutput protocol 1 and messages 'true'. An OpCommit carries the
-// transaction's end LSN, which is what Ack should be given: PostgreSQL
-// resends a transaction only when its commit ends after the start position.
+// Stream starts the slot at from with pgoutput protocol 1 and messages
+// 'true'. An OpCommit carries the transaction's end LSN, which is what Ack
+// should be given: PostgreSQL resends a transaction only when its commit
+// starts at or after the start position. The slot's confirmed flush LSN
+// only ever moves to a position Ack was given, so it is never past the
+// lake's state.
+//
+// # Safety at start
+//
+// A fresh slot's confirmed flush LSN is its consistent point, which is the
+// first Snapshot's Position: a stream that starts from there is accepted.
+// From any position other than 0, Stream refuses with an error wrapping
+// lakelink.ErrResync when the slot is missing (dropped, or the database
+// restored elsewhere), lost (wal_status lost: it kept more WAL than
+// max_slot_wal_keep_size allows; or invalidated) or confirmed past from
+// (moved by hand or by another program): starting anyway would skip the
+// changes between. The message names the tables for lakelink resync; the
+// next run copies them again, creating a new slot if there is none and
+// replacing a lost one.
+//
+// # Idle links
+//
+// A slot holds WAL from its confirmed position on. When the link's tables
+// are idle while the rest of the database is busy, no transaction of the
+// link would move it, so the stream does two things, both through the
+// engine's usual commit-then-Ack path, never by acknowledging a position
+// the lake's state does not hold:
+//
+//   - Progress commits. When no transaction is open, everything delivered
+//     is acknowledged, and a keepalive says the server has decoded the WAL
+//     up to a later position W, the stream delivers an OpCommit at W,
+//     without rows (at most once per standby status interval, a third of
+//     wal_sender_timeout, or 10 s when it is 0; at once when the keepalive
+//     asks for a reply, as a server shutting down does: it waits for the
+//     slot to be confirmed up to its last WAL record before it stops).
+//   - Heartbeats. When no transaction was delivered for the heartbeat
+//     interval and keepalives show the WAL moving, the stream writes
+//     pg_logical_emit_message(true, 'lakelink_<link>', 'heartbeat') through
+//     an ordinary connection (at most once per interval); the slot decodes
+//     it as a transaction, which the stream delivers as an OpCommit without
+//     rows. The interval is the source URL's parameter heartbeat (default
+//     10s; heartbeat=off for none), which is not sent to PostgreSQL:
+//     postgres://lakelink@db:5432/app?sslmode=require&heartbeat=30s.
 //
 // # Values
 //
@@ -66,6 +105,13 @@
 // LSN < the next transaction's row changes. A key update's delete and
 // insert share their position; a row changed twice in one transaction has
 // the same position twice, in order.
+//
+// A progress commit's W is the end of the last WAL record the server
+// decoded before its keepalive: every transaction that committed before W
+// was delivered before it, and every later one has its commit record at or
+// after W, so its changes (commit LSN + 1) and its OpCommit come after W. A
+// stream started from W skips exactly the transactions whose commit record
+// starts before W, as the server does.
 //
 // # Unchanged TOASTed values
 //
@@ -96,6 +142,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -117,9 +164,10 @@ var sessionParams = map[string]string{
 
 // Source is a PostgreSQL database opened as a lakelink source.
 type Source struct {
-	pool    *pgxpool.Pool
-	replCfg *pgconn.Config // for replication connections
-	logger  *slog.Logger
+	pool      *pgxpool.Pool
+	replCfg   *pgconn.Config // for replication connections
+	logger    *slog.Logger
+	heartbeat time.Duration // see heartbeatParam; 0: none
 }
 
 var _ lakelink.Source = (*Source)(nil)
@@ -127,9 +175,15 @@ var _ lakelink.Source = (*Source)(nil)
 // Open connects to the database at dsn (postgres://USER@HOST:PORT/DB?...;
 // the password from the URL, PGPASSWORD or ~/.pgpass) and checks that it can
 // do logical replication (wal_level=logical). The password is never logged.
+// The URL's parameter heartbeat (see the package comment) is lakelink's and
+// is not sent to PostgreSQL.
 func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Source, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	dsn, heartbeat, err := splitParams(dsn)
+	if err != nil {
+		return nil, err
 	}
 	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -161,14 +215,18 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Source, error)
 		return nil, fmt.Errorf("postgres: %s has wal_level=%s; lakelink needs logical replication: set wal_level = logical in postgresql.conf and restart PostgreSQL", where(rcfg), walLevel)
 	}
 	logger.Info("postgres source opened", "source", where(rcfg))
-	return &Source{pool: pool, replCfg: rcfg, logger: logger}, nil
+	return &Source{pool: pool, replCfg: rcfg, logger: logger, heartbeat: heartbeat}, nil
 }
 
 // ParseURL checks a source URL (postgres:// or postgresql://, or any
 // connection string pgx reads) without connecting, and returns what Open
 // takes. Its errors never show the password.
 func ParseURL(u string) (string, error) {
-	if _, err := pgconn.ParseConfig(u); err != nil {
+	dsn, _, err := splitParams(u)
+	if err != nil {
+		return "", err
+	}
+	if _, err := pgconn.ParseConfig(dsn); err != nil {
 		return "", fmt.Errorf("postgres: %w", err) // pgconn redacts the password
 	}
 	return u, nil

@@ -435,21 +435,15 @@ func waitSlot(t *testing.T, src *Source, link string, what string, ok func(lakel
 }
 
 // TestAck checks that the slot moves only when told: not past an
-// unacknowledged transaction, to an acknowledged one, and past WAL without
-// anything for the link once nothing is in flight.
+// unacknowledged transaction, to an acknowledged one and no further, and
+// past WAL without anything for the link only through a progress commit
+// that was acknowledged.
 func TestAck(t *testing.T) {
 	t.Parallel()
-	src, exec, _ := newDB(t)
+	src, exec, st, _ := idleLink(t, "ack", "heartbeat=off&"+fastStatus)
 	ctx := context.Background()
-	exec(t, "CREATE TABLE a (id int PRIMARY KEY)")
-	exec(t, "CREATE TABLE other (id int PRIMARY KEY)")
-	if err := src.Track(ctx, "ack", []string{"a"}); err != nil {
-		t.Fatalf("Track: %v", err)
-	}
-	_, _, pos := read(t, src, "ack", "a")
-	st := startStream(t, src, "ack", pos)
 	exec(t, "INSERT INTO a VALUES (1)")
-	commit := untilCommit(t, st)
+	commit := rowCommit(t, st)
 	exec(t, "INSERT INTO other VALUES (1)") // WAL without anything for the link
 	time.Sleep(time.Second)
 	if got := slotPos(t, src, "ack"); got >= commit {
@@ -460,7 +454,18 @@ func TestAck(t *testing.T) {
 	}
 	waitSlot(t, src, "ack", "at the acknowledged commit", func(p lakelink.Position) bool { return p >= commit })
 	exec(t, "INSERT INTO other VALUES (2)")
-	waitSlot(t, src, "ack", "past the WAL of other tables", func(p lakelink.Position) bool { return p > commit })
+	progress := untilCommit(t, st)
+	if progress <= commit {
+		t.Fatalf("progress commit at %d; want it after the acknowledged commit %d", progress, commit)
+	}
+	time.Sleep(time.Second)
+	if got := slotPos(t, src, "ack"); got != commit {
+		t.Fatalf("slot at %d with a progress commit at %d delivered but not acknowledged; want it at the acknowledged %d", got, progress, commit)
+	}
+	if err := st.Ack(ctx, progress); err != nil {
+		t.Fatalf("Ack: %v", err)
+	}
+	waitSlot(t, src, "ack", "at the acknowledged progress commit", func(p lakelink.Position) bool { return p == progress })
 }
 
 // TestLaterSnapshot checks a snapshot of a table added to a running link:
@@ -641,10 +646,10 @@ func TestUntrackAll(t *testing.T) {
 	if err := src.Track(ctx, "gone", []string{"a"}); err != nil {
 		t.Fatalf("Track again: %v", err)
 	}
-	if st, err := src.Stream(ctx, "gone", pos); err == nil || !strings.Contains(err.Error(), "copied again") {
+	if st, err := src.Stream(ctx, "gone", pos); !errors.Is(err, lakelink.ErrResync) || !strings.Contains(err.Error(), "lakelink resync --lake LAKE --table a,") {
 		if st != nil {
 			st.Close()
 		}
-		t.Fatalf("Stream(%d) without its slot = %v; want an error that says the tables must be copied again", pos, err)
+		t.Fatalf("Stream(%d) without its slot = %v; want an ErrResync that says to resync table a", pos, err)
 	}
 }

@@ -42,7 +42,8 @@ type snapshot struct {
 // exported snapshot and copies the table in that snapshot: the copy then
 // holds every transaction that committed before the slot's consistent
 // point and none after it, and the slot streams exactly those after it.
-// When the slot exists, Snapshot creates a temporary slot of its own,
+// A lost (invalidated) slot is dropped and created anew in this way. When
+// the slot exists, Snapshot creates a temporary slot of its own,
 // likewise with an exported snapshot, and uses its consistent point: that is
 // exact for the same reason, without reading pg_current_wal_lsn() (which
 // can't be matched exactly with a snapshot: a transaction can write its
@@ -73,6 +74,24 @@ SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1),
 	if !tracked {
 		// Its changes would never reach the stream.
 		return nil, fmt.Errorf("postgres: snapshot %q: the table is not in publication %q: track it first", table, slot)
+	}
+	if exists {
+		// A lost slot can't stream again. The copy is being made again
+		// (a resync), so it is replaced by a new slot, whose consistent
+		// point is the copy's Position. A table of the link that is not
+		// copied again stays behind the new slot, and Stream refuses to
+		// start until it is.
+		ss, ok, err := readSlot(ctx, s.pool, slot)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: snapshot %q: find slot %q: %w", table, slot, err)
+		}
+		if ok && ss.lost() != "" {
+			if err := dropSlot(ctx, s.pool, slot); err != nil {
+				return nil, fmt.Errorf("postgres: snapshot %q: drop lost slot %q: %w", table, slot, err)
+			}
+			s.logger.Warn("lost replication slot replaced", "link", link, "slot", slot, "why", ss.lost())
+		}
+		exists = ok && ss.lost() == ""
 	}
 
 	rc, err := pgconn.ConnectConfig(ctx, s.replCfg)

@@ -3,8 +3,11 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +22,11 @@ import (
 // before it looks for an Ack to send.
 const pollInterval = 100 * time.Millisecond
 
+// changeBuffer is how many changes the stream decodes ahead of Next. A
+// transaction flows change by change: however large it is, no more than
+// this many of its changes are held in memory.
+const changeBuffer = 256
+
 // stream is a link's change stream: one replication connection, read by one
 // goroutine (run) that decodes pgoutput messages into changes, answers
 // keepalives and sends standby status updates. Only run uses the
@@ -28,7 +36,8 @@ type stream struct {
 	link, slot string
 	conn       *pgconn.PgConn
 	from       pglogrepl.LSN
-	interval   time.Duration // between standby status updates
+	interval   time.Duration // between standby status updates, and at least between progress commits
+	heartbeat  time.Duration // at least between heartbeats; 0: none
 
 	changes chan lakelink.Change
 	ackc    chan struct{} // an Ack to send
@@ -37,12 +46,21 @@ type stream struct {
 	dead    chan struct{} // closed when run has returned
 	err     error         // why run returned; read after dead is closed
 
+	beats      sync.WaitGroup // heartbeat goroutines
+	beating    atomic.Bool    // a heartbeat is being written
+	beatFailed atomic.Bool    // a heartbeat failed (logged once)
+	heartbeats atomic.Int64   // heartbeat transactions delivered, for tests
+
 	// Owned by run.
-	rels       map[uint32]*relation
-	inTx, skip bool
-	txRows     int
-	txPos      lakelink.Position // the position of the transaction's row changes
-	delivered  pglogrepl.LSN     // end of the last transaction handed to Next
+	rels         map[uint32]*relation
+	inTx, skip   bool
+	txBeat       bool // the transaction holds the link's heartbeat
+	txRows       int
+	txPos        lakelink.Position // the position of the transaction's row changes
+	delivered    pglogrepl.LSN     // the position of the last OpCommit handed to Next
+	lastCommit   time.Time         // when the last transaction was handed to Next
+	lastProgress time.Time         // when the last progress commit was handed to Next
+	lastBeat     time.Time         // when the last heartbeat was started
 }
 
 // relation is a table as pgoutput's last Relation message described it.
@@ -53,20 +71,30 @@ type relation struct {
 	announced bool  // the stream delivered tab as an OpSchema
 }
 
-// Stream starts the link's change stream after position from: on the
-// link's slot (created now if no Snapshot created it), from max(from, the
-// slot's confirmed flush position), with pgoutput protocol 1 and messages
-// 'true'. from must be 0, a Snapshot's Position or a position an OpCommit
-// carried. When from is not 0 and the slot is missing or lost, Stream
-// fails: the changes after from are gone. Only one stream of a link can run
-// at a time; Stream waits up to 10 s for a closed stream's server process to
-// let go of the slot.
+// Stream starts the link's change stream after position from, on the
+// link's slot, with pgoutput protocol 1 and messages 'true'. from must be
+// 0, a Snapshot's Position or a position an OpCommit carried.
+//
+// From 0 (the lake holds nothing of the link yet) the stream starts at the
+// slot's confirmed flush position, creating the slot if there is none or
+// replacing it if it is lost. From any other position, Stream refuses, with
+// an error that wraps lakelink.ErrResync and names the tables to copy
+// again, when the slot is missing, lost (invalidated), or confirmed past
+// from: PostgreSQL no longer has every change after from. Only one stream
+// of a link can run at a time; Stream waits up to 10 s for a closed
+// stream's server process to let go of the slot.
 //
 // Ack records the position and the stream's goroutine sends it to
-// PostgreSQL within about pollInterval, and again at Close. When every
-// delivered transaction is acknowledged and the server reports (in a
-// keepalive) that it has read the WAL further without anything for the
-// link, that position is reported, so an idle link does not hold back WAL.
+// PostgreSQL within about pollInterval; standby status updates repeat it at
+// a third of the server's wal_sender_timeout, and at once when the server
+// asks. The slot never moves past what was acknowledged. To keep an idle
+// link from holding back WAL, the stream delivers progress commits (see
+// the package comment) and writes heartbeats.
+//
+// Next returns an error when the replication connection fails; a lost
+// connection (a dropped connection, a server restart) is marked
+// lakelink.ErrTransient. Close never waits for the server for more than a
+// few seconds.
 func (s *Source) Stream(ctx context.Context, link string, from lakelink.Position) (lakelink.Stream, error) {
 	slot, err := name(link)
 	if err != nil {
@@ -74,112 +102,287 @@ func (s *Source) Stream(ctx context.Context, link string, from lakelink.Position
 	}
 	var pub bool
 	if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", slot).Scan(&pub); err != nil {
-		return nil, fmt.Errorf("postgres: stream %q: %w", link, err)
+		return nil, fmt.Errorf("postgres: stream %q: %w", link, transient(err))
 	}
 	if !pub {
 		return nil, fmt.Errorf("postgres: stream %q: publication %q does not exist: track the link's tables first", link, slot)
 	}
 	var timeoutMS int64
 	if err := s.pool.QueryRow(ctx, "SELECT setting::bigint FROM pg_settings WHERE name = 'wal_sender_timeout'").Scan(&timeoutMS); err != nil {
-		return nil, fmt.Errorf("postgres: stream %q: %w", link, err)
+		return nil, fmt.Errorf("postgres: stream %q: read wal_sender_timeout: %w", link, transient(err))
 	}
-	interval := time.Duration(timeoutMS) * time.Millisecond / 3
-	if interval <= 0 || interval > 10*time.Second {
-		interval = 10 * time.Second
-	}
+	interval := statusInterval(time.Duration(timeoutMS) * time.Millisecond)
 
-	conn, confirmed, err := s.startReplication(ctx, slot, pglogrepl.LSN(from))
+	conn, start, err := s.startReplication(ctx, link, slot, pglogrepl.LSN(from))
 	if err != nil {
 		return nil, err
 	}
-	start := max(pglogrepl.LSN(from), confirmed)
-	if pglogrepl.LSN(from) < confirmed && from != 0 {
-		s.logger.Info("stream starts at the slot's confirmed position, past the one asked for", "link", link, "position", from.String(), "slot_position", lakelink.Position(confirmed).String())
-	}
 	sctx, cancel := context.WithCancel(context.Background())
+	now := time.Now()
 	st := &stream{
-		s: s, link: link, slot: slot, conn: conn, from: start, interval: interval,
-		changes: make(chan lakelink.Change, 256), ackc: make(chan struct{}, 1),
+		s: s, link: link, slot: slot, conn: conn, from: start, interval: interval, heartbeat: s.heartbeat,
+		changes: make(chan lakelink.Change, changeBuffer), ackc: make(chan struct{}, 1),
 		cancel: cancel, dead: make(chan struct{}), rels: map[uint32]*relation{},
-		delivered: start,
+		delivered: start, lastCommit: now,
 	}
 	st.acked.Store(uint64(start))
 	go func() {
 		defer close(st.dead)
 		st.err = st.run(sctx)
 		// A last status update reports the last Ack; then the connection
-		// ends.
+		// ends. Neither waits long for a server that is gone.
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer ccancel()
 		st.sendStatus(cctx)
 		conn.Close(cctx)
 	}()
-	s.logger.Info("stream started", "link", link, "position", lakelink.Position(start).String())
+	s.logger.Info("stream started", "link", link, "position", lakelink.Position(start).String(), "lsn", start.String(),
+		"status_interval", interval, "heartbeat", s.heartbeat)
 	return st, nil
 }
 
-// startReplication creates the slot if it does not exist and starts
-// replication on a new connection. It returns the slot's confirmed flush
-// position.
-func (s *Source) startReplication(ctx context.Context, slot string, from pglogrepl.LSN) (*pgconn.PgConn, pglogrepl.LSN, error) {
+// statusInterval is the time between standby status updates for a server
+// with the given wal_sender_timeout: a third of it, so that two updates
+// can be late before the server gives up on the connection, or 10 s when
+// the timeout is disabled (0).
+func statusInterval(walSenderTimeout time.Duration) time.Duration {
+	if walSenderTimeout <= 0 {
+		return 10 * time.Second
+	}
+	return max(walSenderTimeout/3, 10*time.Millisecond)
+}
+
+// startReplication checks the link's slot against from, creates it if
+// from is 0 and there is none, and starts replication on a new connection.
+// It returns the position the stream starts after.
+func (s *Source) startReplication(ctx context.Context, link, slot string, from pglogrepl.LSN) (*pgconn.PgConn, pglogrepl.LSN, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		conn, err := pgconn.ConnectConfig(ctx, s.replCfg)
 		if err != nil {
-			return nil, 0, fmt.Errorf("postgres: replication connection: %w", err)
+			return nil, 0, fmt.Errorf("postgres: stream %q: replication connection: %w", link, transient(err))
 		}
-		var confirmed, walStatus string
-		err = s.pool.QueryRow(ctx, "SELECT COALESCE(confirmed_flush_lsn::text, ''), COALESCE(wal_status, '') FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&confirmed, &walStatus)
-		if errors.Is(err, pgx.ErrNoRows) && from != 0 {
-			// The changes after from are gone with the slot: a new slot
-			// would start later and silently skip them.
-			conn.Close(context.Background())
-			return nil, 0, fmt.Errorf("postgres: slot %q does not exist, so the changes after position %d are lost (was it dropped, or the database restored or upgraded?): the link's tables must be copied again", slot, uint64(from))
-		}
-		if walStatus == "lost" {
-			conn.Close(context.Background())
-			return nil, 0, fmt.Errorf("postgres: slot %q is lost: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size): the link's tables must be copied again", slot)
-		}
-		if errors.Is(err, pgx.ErrNoRows) {
-			res, cerr := pglogrepl.CreateReplicationSlot(ctx, conn, slot, "pgoutput", pglogrepl.CreateReplicationSlotOptions{SnapshotAction: "NOEXPORT_SNAPSHOT"})
-			if cerr != nil {
-				conn.Close(context.Background())
-				return nil, 0, fmt.Errorf("postgres: create slot %q: %w", slot, cerr)
-			}
-			s.logger.Info("replication slot created", "slot", slot, "position", res.ConsistentPoint)
-			confirmed, err = res.ConsistentPoint, nil
-		}
+		start, err := s.checkSlot(ctx, conn, link, slot, from)
 		if err != nil {
 			conn.Close(context.Background())
-			return nil, 0, fmt.Errorf("postgres: find slot %q: %w", slot, err)
+			return nil, 0, err
 		}
-		var lsn pglogrepl.LSN
-		if confirmed != "" {
-			if lsn, err = pglogrepl.ParseLSN(confirmed); err != nil {
-				conn.Close(context.Background())
-				return nil, 0, fmt.Errorf("postgres: slot %q: %w", slot, err)
-			}
-		}
-		err = pglogrepl.StartReplication(ctx, conn, slot, from, pglogrepl.StartReplicationOptions{
+		err = pglogrepl.StartReplication(ctx, conn, slot, start, pglogrepl.StartReplicationOptions{
 			PluginArgs: []string{"proto_version '1'", "publication_names '" + slot + "'", "messages 'true'"},
 		})
 		if err == nil {
-			return conn, lsn, nil
+			return conn, start, nil
 		}
 		conn.Close(context.Background())
 		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "55006" && time.Now().Before(deadline) {
-			// The slot is still held by the server process of a stream
-			// that just closed.
-			select {
-			case <-time.After(50 * time.Millisecond):
-				continue
-			case <-ctx.Done():
-				return nil, 0, ctx.Err()
+		if errors.As(err, &pe) && pe.Code == "55006" {
+			if time.Now().Before(deadline) {
+				// The slot is still held by the server process of a
+				// stream that just closed.
+				select {
+				case <-time.After(50 * time.Millisecond):
+					continue
+				case <-ctx.Done():
+					return nil, 0, ctx.Err()
+				}
 			}
+			return nil, 0, fmt.Errorf("postgres: stream %q: slot %q is in use by another process (another lakelink running this link?): %w", link, slot, transient(err))
 		}
-		return nil, 0, fmt.Errorf("postgres: start replication on slot %q: %w", slot, err)
+		return nil, 0, fmt.Errorf("postgres: start replication on slot %q: %w", slot, transient(err))
 	}
+}
+
+// slotState is what pg_replication_slots says about a slot.
+type slotState struct {
+	confirmed    pglogrepl.LSN
+	database     string // the slot's
+	current      string // the one the source is connected to
+	plugin       string
+	walStatus    string // reserved, extended, unreserved, lost
+	conflicting  bool   // PostgreSQL 16 and later: invalidated by a conflict
+	invalidation string // PostgreSQL 17 and later: why it was invalidated
+	active       bool
+}
+
+// lost says why the slot can't stream any more, or "".
+func (ss slotState) lost() string {
+	switch {
+	case ss.invalidation != "":
+		return fmt.Sprintf("it was invalidated (invalidation_reason %s)", ss.invalidation)
+	case ss.walStatus == "lost":
+		return "it is lost (wal_status lost): PostgreSQL removed WAL the slot still needed, because it kept more than max_slot_wal_keep_size while lakelink was behind or stopped"
+	case ss.conflicting:
+		return "it was invalidated (conflicting): a conflict with recovery or wal_level made PostgreSQL give it up"
+	}
+	return ""
+}
+
+// readSlot reads the slot's row of pg_replication_slots; ok is false when
+// there is no such slot. The row is read as JSON, so that columns of newer
+// versions (conflicting, invalidation_reason) are read where they exist.
+func readSlot(ctx context.Context, q querier, slot string) (ss slotState, ok bool, err error) {
+	var raw []byte
+	err = q.QueryRow(ctx, "SELECT to_jsonb(s)::text, current_database() FROM pg_replication_slots s WHERE slot_name = $1", slot).Scan(&raw, &ss.current)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ss, false, nil
+	}
+	if err != nil {
+		return ss, false, err
+	}
+	var row struct {
+		Confirmed    *string `json:"confirmed_flush_lsn"`
+		Database     *string `json:"database"`
+		Plugin       *string `json:"plugin"`
+		WALStatus    *string `json:"wal_status"`
+		Conflicting  *bool   `json:"conflicting"`
+		Invalidation *string `json:"invalidation_reason"`
+		Active       bool    `json:"active"`
+	}
+	if err := json.Unmarshal(raw, &row); err != nil {
+		return ss, false, fmt.Errorf("read slot %q: %w", slot, err)
+	}
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	ss = slotState{current: ss.current, database: str(row.Database), plugin: str(row.Plugin), walStatus: str(row.WALStatus),
+		invalidation: str(row.Invalidation), conflicting: row.Conflicting != nil && *row.Conflicting, active: row.Active}
+	if c := str(row.Confirmed); c != "" {
+		if ss.confirmed, err = pglogrepl.ParseLSN(c); err != nil {
+			return ss, false, fmt.Errorf("slot %q: confirmed_flush_lsn %q: %w", slot, c, err)
+		}
+	}
+	return ss, true, nil
+}
+
+// checkSlot decides where the stream starts (see Stream): from when the
+// slot holds every change after it, the slot's confirmed position when
+// from is 0. conn is the replication connection the slot is created on
+// when from is 0 and there is none.
+func (s *Source) checkSlot(ctx context.Context, conn *pgconn.PgConn, link, slot string, from pglogrepl.LSN) (pglogrepl.LSN, error) {
+	ss, ok, err := readSlot(ctx, s.pool, slot)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: stream %q: find slot %q: %w", link, slot, transient(err))
+	}
+	if ok && ss.lost() != "" {
+		if from != 0 {
+			return 0, s.resyncError(ctx, link, fmt.Sprintf("replication slot %q can't stream any more: %s; the changes after the lake's position %s are gone",
+				slot, ss.lost(), lsnText(from)), "; raise max_slot_wal_keep_size (or keep lakelink running) so that it does not happen again")
+		}
+		// Nothing of the link is in the lake yet: a new slot loses nothing.
+		if err := dropSlot(ctx, s.pool, slot); err != nil {
+			return 0, fmt.Errorf("postgres: stream %q: drop lost slot %q: %w", link, slot, err)
+		}
+		s.logger.Warn("lost replication slot replaced", "link", link, "slot", slot, "why", ss.lost())
+		ok = false
+	}
+	if !ok {
+		if from != 0 {
+			// A new slot would start now, silently skipping the changes
+			// between from and now.
+			return 0, s.resyncError(ctx, link, fmt.Sprintf("replication slot %q does not exist, so the changes after the lake's position %s are gone (was the slot dropped, or the database restored, upgraded or failed over?)",
+				slot, lsnText(from)), "")
+		}
+		res, err := pglogrepl.CreateReplicationSlot(ctx, conn, slot, "pgoutput", pglogrepl.CreateReplicationSlotOptions{SnapshotAction: "NOEXPORT_SNAPSHOT"})
+		if err != nil {
+			return 0, fmt.Errorf("postgres: create slot %q: %w", slot, err)
+		}
+		lsn, err := pglogrepl.ParseLSN(res.ConsistentPoint)
+		if err != nil {
+			return 0, fmt.Errorf("postgres: slot %q: consistent point %q: %w", slot, res.ConsistentPoint, err)
+		}
+		s.logger.Info("replication slot created", "link", link, "slot", slot, "position", lakelink.Position(lsn).String())
+		return lsn, nil
+	}
+	if ss.plugin != "pgoutput" || ss.database != ss.current {
+		return 0, fmt.Errorf("postgres: stream %q: slot %q is not lakelink's slot for database %q (it is for database %q, plugin %q): drop it, or name the link differently", link, slot, ss.current, ss.database, ss.plugin)
+	}
+	if from == 0 {
+		return ss.confirmed, nil
+	}
+	if ss.confirmed > from {
+		return 0, s.resyncError(ctx, link, fmt.Sprintf("replication slot %q is confirmed up to %s, past the lake's position %s: PostgreSQL was told the changes between them are exported, but the lake does not hold them (was the slot advanced by hand, or used by another program or another lake?)",
+			slot, lsnText(ss.confirmed), lsnText(from)), "")
+	}
+	return from, nil
+}
+
+// resyncError says that the link can't resume (what), which tables to copy
+// again and how; it wraps lakelink.ErrResync.
+func (s *Source) resyncError(ctx context.Context, link, what, hint string) error {
+	flags := " --table NAME (for every table of the link)"
+	if names, err := s.published(ctx, link); err == nil && len(names) > 0 {
+		flags = " --table " + strings.Join(names, " --table ")
+	}
+	return fmt.Errorf("postgres: link %q: %s; copy the link's tables again with lakelink resync --lake LAKE%s, then run the link (it creates a new slot if needed)%s: %w",
+		link, what, flags, hint, lakelink.ErrResync)
+}
+
+// published lists the lakelink names of the tables in the link's
+// publication.
+func (s *Source) published(ctx context.Context, link string) ([]string, error) {
+	pub, err := name(link)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2", pub)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for rows.Next() {
+		var r tableRef
+		if err := rows.Scan(&r.schema, &r.table); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		names = append(names, r.Name())
+	}
+	return names, rows.Err()
+}
+
+// dropSlot drops a replication slot, if it exists.
+func dropSlot(ctx context.Context, q interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, slot string) error {
+	_, err := q.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
+	return err
+}
+
+// lsnText shows an LSN in PostgreSQL's form with the lake's decimal
+// position.
+func lsnText(lsn pglogrepl.LSN) string {
+	return fmt.Sprintf("%s (position %d)", lsn, uint64(lsn))
+}
+
+// transient marks an error of the connection to PostgreSQL (the server
+// went away, restarted or dropped the connection) as worth retrying.
+// Other errors are returned as they are.
+func transient(err error) error {
+	if err == nil || errors.Is(err, lakelink.ErrTransient) || !connectionLost(err) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, lakelink.ErrTransient)
+}
+
+// connectionLost reports whether err says the connection failed or the
+// server went away rather than refused something.
+func connectionLost(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// 08: connection exception; 57: operator intervention (shutdown,
+		// pg_terminate_backend); 53: insufficient resources (too many
+		// connections).
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57") || strings.HasPrefix(pe.Code, "53")
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	// Anything else pgconn returns is about the connection: a network
+	// error, an EOF, a closed connection, a failed connect.
+	return true
 }
 
 // Next returns the next change.
@@ -224,6 +427,7 @@ func (st *stream) Ack(ctx context.Context, pos lakelink.Position) error {
 func (st *stream) Close() error {
 	st.cancel()
 	<-st.dead
+	st.beats.Wait()
 	return nil
 }
 
@@ -236,7 +440,7 @@ func (st *stream) sendStatus(ctx context.Context) error {
 		WALWritePosition: pos, WALFlushPosition: pos, WALApplyPosition: pos, ClientTime: time.Now(),
 	})
 	if err != nil {
-		return fmt.Errorf("postgres: stream %q: send status: %w", st.link, err)
+		return fmt.Errorf("postgres: stream %q: send status: %w", st.link, transient(err))
 	}
 	return nil
 }
@@ -258,7 +462,7 @@ func (st *stream) run(ctx context.Context) error {
 			}
 			next = time.Now().Add(st.interval)
 		}
-		rctx, cancel := context.WithTimeout(ctx, pollInterval)
+		rctx, cancel := context.WithTimeout(ctx, min(pollInterval, st.interval))
 		msg, err := st.conn.ReceiveMessage(rctx)
 		cancel()
 		if err != nil {
@@ -268,7 +472,7 @@ func (st *stream) run(ctx context.Context) error {
 			if pgconn.Timeout(err) {
 				continue
 			}
-			return fmt.Errorf("postgres: stream %q: %w", st.link, err)
+			return fmt.Errorf("postgres: stream %q: replication connection lost: %w", st.link, transient(err))
 		}
 		switch msg := msg.(type) {
 		case *pgproto3.CopyData:
@@ -281,19 +485,14 @@ func (st *stream) run(ctx context.Context) error {
 				if err != nil {
 					return fmt.Errorf("postgres: stream %q: keepalive: %w", st.link, err)
 				}
-				// Nothing in flight: every transaction handed out is
-				// acknowledged, and none is half read. The server has
-				// decoded up to ServerWALEnd and had nothing more for the
-				// link, so that position may be reported.
-				if !st.inTx && pglogrepl.LSN(st.acked.Load()) >= st.delivered && ka.ServerWALEnd > st.delivered {
-					st.delivered = ka.ServerWALEnd
-					st.Ack(ctx, lakelink.Position(ka.ServerWALEnd))
-				}
 				if ka.ReplyRequested {
 					if err := st.sendStatus(ctx); err != nil {
 						return err
 					}
 					next = time.Now().Add(st.interval)
+				}
+				if err := st.keepalive(ctx, ka.ServerWALEnd, ka.ReplyRequested); err != nil {
+					return err
 				}
 			case pglogrepl.XLogDataByteID:
 				xld, err := pglogrepl.ParseXLogData(msg.Data[1:])
@@ -305,11 +504,43 @@ func (st *stream) run(ctx context.Context) error {
 				}
 			}
 		case *pgproto3.ErrorResponse:
-			return fmt.Errorf("postgres: stream %q: %w", st.link, pgconn.ErrorResponseToPgError(msg))
+			return fmt.Errorf("postgres: stream %q: %w", st.link, transient(pgconn.ErrorResponseToPgError(msg)))
 		case *pgproto3.CopyDone:
-			return fmt.Errorf("postgres: stream %q: the server ended replication", st.link)
+			// The server ends replication when it shuts down.
+			return fmt.Errorf("postgres: stream %q: the server ended replication (shutting down?): %w", st.link, lakelink.ErrTransient)
 		}
 	}
+}
+
+// keepalive acts on a keepalive saying that the server has decoded the WAL
+// up to walEnd: every record before walEnd is decoded, and every
+// transaction of the link that committed there was sent before the
+// keepalive. When walEnd is past the last delivered commit and no
+// transaction is open, the link's tables were idle while WAL moved:
+//
+//   - when everything delivered is acknowledged, and no progress commit
+//     was delivered in the last status interval or the server asks for a
+//     reply (urgent), a progress commit (an OpCommit at walEnd, without
+//     rows) lets the lake's state, then the slot, move to walEnd. A
+//     server shutting down asks, and waits until the slot is confirmed up
+//     to its last WAL record before it stops;
+//   - when no transaction was delivered in the last heartbeat interval, a
+//     heartbeat is written (see beat), which comes back as a transaction.
+func (st *stream) keepalive(ctx context.Context, walEnd pglogrepl.LSN, urgent bool) error {
+	if st.inTx || walEnd <= st.delivered {
+		return nil
+	}
+	now := time.Now()
+	if st.heartbeat > 0 && now.Sub(st.lastCommit) >= st.heartbeat && now.Sub(st.lastBeat) >= st.heartbeat && st.beating.CompareAndSwap(false, true) {
+		st.lastBeat = now
+		st.beats.Add(1)
+		go st.beat(ctx)
+	}
+	if pglogrepl.LSN(st.acked.Load()) < st.delivered || (!urgent && !st.lastProgress.IsZero() && now.Sub(st.lastProgress) < st.interval) {
+		return nil
+	}
+	st.lastProgress, st.delivered = now, walEnd
+	return st.emit(ctx, lakelink.Change{Op: lakelink.OpCommit, Pos: lakelink.Position(walEnd)})
 }
 
 // emit hands a change to Next, keeping the connection alive meanwhile.
@@ -348,7 +579,7 @@ func (st *stream) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 	case *pglogrepl.BeginMessage:
 		// A transaction whose commit record starts before from was
 		// delivered before from (from is a transaction's end).
-		st.inTx, st.skip, st.txRows = true, m.FinalLSN < st.from, 0
+		st.inTx, st.skip, st.txRows, st.txBeat = true, m.FinalLSN < st.from, 0, false
 		// A row change's position is its transaction's commit LSN plus
 		// one, not the LSN of its own WAL record: a transaction that
 		// commits after a snapshot's position (so is not in the copy) can
@@ -360,11 +591,21 @@ func (st *stream) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 		st.txPos = lakelink.Position(m.FinalLSN + 1)
 	case *pglogrepl.CommitMessage:
 		st.inTx = false
-		if st.skip || st.txRows == 0 {
+		if st.skip || (st.txRows == 0 && !st.txBeat) {
 			return nil
 		}
-		st.delivered = m.TransactionEndLSN
+		if st.txRows == 0 {
+			st.heartbeats.Add(1)
+		}
+		st.delivered, st.lastCommit = m.TransactionEndLSN, time.Now()
 		return st.emit(ctx, lakelink.Change{Op: lakelink.OpCommit, Pos: lakelink.Position(m.TransactionEndLSN)})
+	case *pglogrepl.LogicalDecodingMessage:
+		// The link's heartbeat (see beat): its transaction is delivered
+		// as an OpCommit without rows. Other messages carry nothing to
+		// export.
+		if m.Transactional && st.inTx && m.Prefix == st.slot {
+			st.txBeat = true
+		}
 	case *pglogrepl.InsertMessage:
 		rel, err := st.rel(ctx, m.RelationID)
 		if err != nil || st.skip {
@@ -424,7 +665,7 @@ func (st *stream) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 		}
 		return fmt.Errorf("postgres: stream %q: TRUNCATE of %v at %d can't be streamed yet: resync the table", st.link, names, pos)
 	}
-	// Origin, Type and logical decoding messages carry nothing to export.
+	// Origin and Type messages carry nothing to export.
 	return nil
 }
 

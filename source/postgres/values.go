@@ -50,7 +50,9 @@ func column(name string, oid uint32, typmod int32, typeName string, options []st
 		if typmod >= 4 {
 			m := typmod - 4
 			c.Precision = int(m>>16) & 0xffff
-			c.Scale = int(int16(m & 0xffff)) // PostgreSQL 15 allows a negative scale
+			// The scale is an 11-bit signed field: PostgreSQL 15 allows
+			// -1000..1000 (numeric(5,-2) rounds to hundreds).
+			c.Scale = int((m&0x7ff)^0x400) - 0x400
 		}
 	case moneyOID:
 		c.Kind, c.Scale, c.money = lakelink.KindDecimal, 2, true
@@ -144,6 +146,7 @@ func arrayJSON(elem *col, s string) lakelink.Value {
 		var text []byte
 		quoted := s[i] == '"'
 		if quoted {
+			text = []byte{} // "" is the empty string, not NULL
 			i++
 			for i < len(s) && s[i] != '"' {
 				if s[i] == '\\' && i+1 < len(s) {

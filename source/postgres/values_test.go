@@ -61,6 +61,8 @@ func TestColumn(t *testing.T) {
 	}{
 		{pgtype.NumericOID, -1, lakelink.Column{Kind: lakelink.KindDecimal, MaxLength: -1, Precision: -1, Scale: -1}},
 		{pgtype.NumericOID, 10<<16 | 2 + 4, lakelink.Column{Kind: lakelink.KindDecimal, MaxLength: -1, Precision: 10, Scale: 2}},
+		{pgtype.NumericOID, 5<<16 | 0x7fe + 4, lakelink.Column{Kind: lakelink.KindDecimal, MaxLength: -1, Precision: 5, Scale: -2}}, // numeric(5,-2)
+		{pgtype.NumericOID, 1000<<16 | 1000 + 4, lakelink.Column{Kind: lakelink.KindDecimal, MaxLength: -1, Precision: 1000, Scale: 1000}},
 		{pgtype.VarcharOID, 20 + 4, lakelink.Column{Kind: lakelink.KindString, MaxLength: 20, Precision: -1, Scale: -1}},
 		{pgtype.VarcharOID, -1, lakelink.Column{Kind: lakelink.KindString, MaxLength: -1, Precision: -1, Scale: -1}},
 		{pgtype.InetOID, -1, lakelink.Column{Kind: lakelink.KindString, MaxLength: -1, Precision: -1, Scale: -1}},
@@ -98,6 +100,7 @@ func TestArrayJSON(t *testing.T) {
 		{ints, "[0:1]={7,8}", "[7,8]"},
 		{texts, `{"a,b","q\"uote","back\\slash",NULL,"NULL",plain}`, `["a,b","q\"uote","back\\slash",null,"NULL","plain"]`},
 		{texts, `{"{}"}`, `["{}"]`},
+		{texts, `{"a b",NULL,""}`, `["a b",null,""]`}, // "" is the empty string, not NULL
 		{floats, "{1.5,NaN,-Infinity}", `[1.5,"NaN","-Infinity"]`},
 		{nums, "{1.50,NaN}", lakelink.BadValue{Raw: "{1.50,NaN}"}},
 		{bools, "{t,f}", "[true,false]"},

@@ -223,6 +223,14 @@ type Identified interface {
 	SystemID(ctx context.Context) (string, error)
 }
 
+// Tailer is implemented by a Source that can tell the position its
+// committed changes reach now. RunOnce exports until its stream has passed
+// that position, however long the source is silent meanwhile (PostgreSQL
+// decodes a large backlog without sending anything).
+type Tailer interface {
+	Tail(ctx context.Context) (Position, error)
+}
+
 // NotLinkableError says that a table can't be linked, and why.
 type NotLinkableError struct {
 	Table  string

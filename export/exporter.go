@@ -367,6 +367,14 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 	if repairUntil <= st.Position {
 		repairUntil = 0
 	}
+	// Once: where the source's committed changes reach now.
+	var tail lakelink.Position
+	if t, ok := e.src.(lakelink.Tailer); ok && once {
+		if tail, err = t.Tail(ctx); err != nil {
+			return fmt.Errorf("find the end of the source's changes: %w", err)
+		}
+	}
+	lastWait := time.Now()
 	b := newBatch()
 	atBoundary := true
 	meta := false
@@ -416,7 +424,13 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 			}
 			if !pending() {
 				if once && time.Since(idleSince) >= e.cfg.IdleExit {
-					return e.snapshot(ctx, st, tables)
+					if st.Position >= tail {
+						return e.snapshot(ctx, st, tables)
+					}
+					if time.Since(lastWait) >= 10*time.Second {
+						e.log.Info("waiting for the source to pass the end of its changes at the start", slog.String("position", st.Position.String()), slog.String("end", tail.String()))
+						lastWait = time.Now()
+					}
 				}
 				if time.Since(st.Snapshot) >= e.cfg.SnapshotInterval {
 					if err := e.snapshot(ctx, st, tables); err != nil {

@@ -780,3 +780,18 @@ func TestSourceInstanceChecked(t *testing.T) {
 	}
 	checkInPlace(t, src, lake, "account")
 }
+
+// TestOptionsetMetadataWritten: the labels of an enum column reach
+// OptionsetMetadata/OptionsetMetadata.csv, and a new label is added there.
+func TestOptionsetMetadataWritten(t *testing.T) {
+	src := newFakeSource()
+	def := eventDef()
+	def.Columns[2].Options = []string{"low", "high"}
+	src.createTable(def)
+	lake := newMemLake()
+	runOnce(t, src, lake)
+	want := `"event","note",1,False,1033,"low"` + "\n" + `"event","note",2,False,1033,"high"` + "\n"
+	if got := laketest.Get(t, lake, cdm.OptionsetPath); got != want {
+		t.Errorf("%s = %q, want %q", cdm.OptionsetPath, got, want)
+	}
+}

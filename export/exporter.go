@@ -26,6 +26,8 @@ type Exporter struct {
 	mu       sync.Mutex
 	progress Progress
 	warned   map[string]bool
+	// optionsets is the OptionsetMetadata.csv this process last wrote.
+	optionsets []byte
 }
 
 // New returns an Exporter for one link. It checks the configuration; it

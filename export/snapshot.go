@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -117,11 +118,44 @@ func (e *Exporter) writeModel(ctx context.Context, st *State) error {
 		}
 		entities = append(entities, e.buildEntity(ts))
 	}
+	if err := e.writeOptionsets(ctx, st); err != nil {
+		return err
+	}
 	data, err := cdm.NewModel(lakelink.Now(), entities).Marshal()
 	if err != nil {
 		return fmt.Errorf("write model.json: %w", err)
 	}
 	return writeObject(ctx, e.lake, cdm.ModelPath, data)
+}
+
+// writeOptionsets writes OptionsetMetadata.csv, the labels of the enum
+// columns of every table, when it differs from what this process last
+// wrote (the first time: when there are labels at all).
+func (e *Exporter) writeOptionsets(ctx context.Context, st *State) error {
+	var list []cdm.OptionsetEntity
+	for _, ts := range sortedTables(st) {
+		oe := cdm.OptionsetEntity{Folder: ts.Folder}
+		for _, c := range ts.Columns {
+			if len(c.Options) > 0 {
+				oe.Columns = append(oe.Columns, c.column())
+			}
+		}
+		if len(oe.Columns) > 0 {
+			list = append(list, oe)
+		}
+	}
+	data, err := cdm.OptionsetMetadata(list)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", cdm.OptionsetPath, err)
+	}
+	if bytes.Equal(data, e.optionsets) && (e.optionsets != nil || data == nil) {
+		return nil
+	}
+	if err := writeObject(ctx, e.lake, cdm.OptionsetPath, data); err != nil {
+		return err
+	}
+	e.optionsets = append([]byte{}, data...)
+	return nil
 }
 
 // writeTableMeta writes a table's own model.json and EntityMetadata.json

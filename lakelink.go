@@ -223,12 +223,13 @@ type Identified interface {
 	SystemID(ctx context.Context) (string, error)
 }
 
-// Tailer is implemented by a Source that can tell the position its
+// Tailer is implemented by a Source that can tell the position a link's
 // committed changes reach now. RunOnce exports until its stream has passed
 // that position, however long the source is silent meanwhile (PostgreSQL
-// decodes a large backlog without sending anything).
+// decodes a large backlog without sending anything), and then stops, even
+// while the application goes on writing.
 type Tailer interface {
-	Tail(ctx context.Context) (Position, error)
+	Tail(ctx context.Context, link string) (Position, error)
 }
 
 // NotLinkableError says that a table can't be linked, and why.

@@ -49,6 +49,10 @@ type appendBuf struct {
 	flushed int64  // bytes already appended past the committed size (flushPartial)
 }
 
+// entryOverhead is what an in-place entry costs in memory besides its id
+// and record: the struct, its map slot and the strings' headers.
+const entryOverhead = 192
+
 func newBatch() *batch { return &batch{tables: map[string]*tableBatch{}} }
 
 func (b *batch) table(name string) *tableBatch {
@@ -115,7 +119,7 @@ func (b *batch) addInPlace(t *table, c lakelink.Change, now time.Time, modified 
 		}
 		b.bytes += int64(len(rest))
 	}
-	b.bytes += int64(len(id)) + 64
+	b.bytes += int64(len(id)) + entryOverhead
 	return scratch, nil
 }
 

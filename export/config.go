@@ -40,8 +40,10 @@ type Config struct {
 	// SnapshotRetention is how many snapshot generations of a partition
 	// are kept (5).
 	SnapshotRetention int
-	// MaxBatchBytes commits early, at the next transaction boundary, once a
-	// batch holds this many bytes of rows (64 MiB).
+	// MaxBatchBytes bounds the memory a batch holds (32 MiB, counted with
+	// the bookkeeping of each row): a batch that reaches it is committed
+	// at the next transaction boundary, and within a transaction larger
+	// than that its rows are written out part by part.
 	MaxBatchBytes int64
 	// IdleExit, for RunOnce, is how long the stream must stay quiet before
 	// the export counts as caught up (500 ms).
@@ -71,7 +73,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.SnapshotRetention = 5
 	}
 	if c.MaxBatchBytes <= 0 {
-		c.MaxBatchBytes = 64 << 20
+		c.MaxBatchBytes = 32 << 20
 	}
 	if c.IdleExit <= 0 {
 		c.IdleExit = 500 * time.Millisecond

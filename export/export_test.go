@@ -496,6 +496,12 @@ func testExportCrash(t *testing.T, txnPos bool, maxTx, steps int, maxBatch, repl
 		t.Fatalf("only %d writes per round", perRound)
 	}
 	t.Logf("%d lake writes per round, a crash at each", perRound)
+	missed := 0
+	defer func() {
+		if missed > perRound/4 {
+			t.Errorf("%d of %d crash points fell past the end of their round", missed, perRound)
+		}
+	}()
 	for n := 1; n <= perRound; n++ {
 		src, _, lake, eventCopy := setup(uint64(100 + n))
 		lake.n = lake.writes + n
@@ -507,11 +513,16 @@ func testExportCrash(t *testing.T, txnPos bool, maxTx, steps int, maxBatch, repl
 		// check below fails.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		lake.onCrash = cancel
-		_ = e.RunOnce(ctx)
+		err = e.RunOnce(ctx)
 		cancel()
 		lake.onCrash = nil
 		if !lake.crashed {
-			t.Fatalf("write %d: no crash happened", n)
+			if err != nil || n <= perRound/2 {
+				t.Fatalf("write %d: no crash happened (RunOnce: %v)", n, err)
+			}
+			// This seed's round writes less than the first one: all done.
+			missed++
+			continue
 		}
 		lake.crashed, lake.n = false, 0
 		cfg := testConfig()

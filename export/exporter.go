@@ -78,14 +78,14 @@ func (e *Exporter) RunOnce(ctx context.Context) error { return e.run(ctx, true) 
 
 func (e *Exporter) run(ctx context.Context, once bool) error {
 	backoff := e.cfg.retryBackoff
-	var lastErr string
+	var since time.Time // when the outage began
 	for tries := 1; ; tries++ {
 		commits := e.Progress().Commits
 		err := e.session(ctx, once)
 		if e.Progress().Commits > commits {
 			// The session got going before it failed: a new outage starts
 			// its backoff afresh.
-			backoff, lastErr, tries = e.cfg.retryBackoff, "", 1
+			backoff, since, tries = e.cfg.retryBackoff, time.Time{}, 1
 		}
 		if err == nil || ctx.Err() != nil {
 			return nil
@@ -100,11 +100,12 @@ func (e *Exporter) run(ctx context.Context, once bool) error {
 		if once && tries >= onceTries {
 			return fmt.Errorf("gave up after %d tries: %w", tries, err)
 		}
-		// Log each backoff step once, not every retry of the same error.
-		if err.Error() != lastErr || backoff >= time.Minute {
-			e.log.Warn("export interrupted; retrying", slog.Any("err", err), slog.Duration("backoff", backoff))
-			lastErr = err.Error()
+		// One line per backoff step (the lakes' and sources' own quick
+		// retries within a step are not logged).
+		if since.IsZero() {
+			since = time.Now()
 		}
+		e.log.Warn("export interrupted; retrying", slog.Any("err", err), slog.Int("attempt", tries), slog.Duration("backoff", backoff), slog.Duration("down", time.Since(since).Round(time.Second)))
 		e.setDown(err.Error())
 		select {
 		case <-ctx.Done():
@@ -369,13 +370,6 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 	if repairUntil <= st.Position {
 		repairUntil = 0
 	}
-	// Once: where the source's committed changes reach now.
-	var tail lakelink.Position
-	if t, ok := e.src.(lakelink.Tailer); ok && once {
-		if tail, err = t.Tail(ctx); err != nil {
-			return fmt.Errorf("find the end of the source's changes: %w", err)
-		}
-	}
 	lastWait := time.Now()
 	b := newBatch()
 	atBoundary := true
@@ -396,6 +390,17 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 		b, meta = newBatch(), false
 		return nil
 	}
+	// Once: where the source's committed changes reach now.
+	var tail lakelink.Position
+	tailer, hasTail := e.src.(lakelink.Tailer)
+	if hasTail && once {
+		if tail, err = tailer.Tail(ctx, e.cfg.Link); err != nil {
+			return fmt.Errorf("find the end of the source's changes: %w", err)
+		}
+	}
+	// Once, with a source that tells its end: everything committed at the
+	// start is in the lake, whatever the application writes meanwhile.
+	reachedTail := func() bool { return once && hasTail && !pending() && st.Position >= tail }
 	for {
 		wait := e.cfg.CommitInterval
 		switch {
@@ -425,8 +430,11 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 				}
 			}
 			if !pending() {
+				if reachedTail() {
+					return e.snapshot(ctx, st, tables)
+				}
 				if once && time.Since(idleSince) >= e.cfg.IdleExit {
-					if st.Position >= tail {
+					if !hasTail {
 						return e.snapshot(ctx, st, tables)
 					}
 					if time.Since(lastWait) >= 10*time.Second {
@@ -458,9 +466,12 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 			if c.Pos > b.end {
 				b.end = c.Pos
 			}
-			if b.bytes >= e.cfg.MaxBatchBytes || meta || (pending() && time.Since(b.start) >= e.cfg.CommitInterval) {
+			if b.bytes >= e.cfg.MaxBatchBytes || meta || (pending() && time.Since(b.start) >= e.cfg.CommitInterval) || (once && hasTail && b.end >= tail) {
 				if err := commit(ctx); err != nil {
 					return err
+				}
+				if reachedTail() {
+					return e.snapshot(ctx, st, tables)
 				}
 			}
 			continue

@@ -316,8 +316,8 @@ func (p *partition) check() error {
 		return errors.New("no location")
 	}
 	u, err := url.Parse(*p.Location)
-	if err != nil || !oneOf(u.Scheme, "https", "s3", "file") || (u.Host == "" && u.Scheme != "file") || !strings.HasSuffix(u.Path, ".csv") {
-		return fmt.Errorf("location %q: want an absolute https://, s3:// or file:/// URI of a .csv file", *p.Location)
+	if err != nil || !oneOf(u.Scheme, "https", "http", "s3", "file") || (u.Host == "" && u.Scheme != "file") || !strings.HasSuffix(u.Path, ".csv") {
+		return fmt.Errorf("location %q: want an absolute https:// (http:// for an emulator), s3:// or file:/// URI of a .csv file", *p.Location)
 	}
 	if err := checkTime("refreshTime", p.RefreshTime); err != nil {
 		return err

@@ -110,7 +110,7 @@ func runDemo(ctx context.Context, logger *slog.Logger, f demoFlags, out io.Write
 		return err
 	}
 	defer src.Close()
-	lake, err := openLake(ctx, lakeDir, false)
+	lake, err := openLake(ctx, lakeDir, lakeExport)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ while no lakelink exports into this lake.`,
 				return usagef(cmd, "--lake %s: %v", redactURL(lakeURL), err)
 			}
 			ctx := cmd.Context()
-			lake, err := openLake(ctx, lakeURL, true)
+			lake, err := openLake(ctx, lakeURL, lakeUpdate)
 			if err != nil {
 				return err
 			}

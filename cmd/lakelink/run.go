@@ -234,7 +234,7 @@ func runLink(ctx context.Context, logger *slog.Logger, s linkSpec, o runOpts, ou
 		return fmt.Errorf("link %q: %w", s.Name, err)
 	}
 	defer src.Close()
-	lake, err := openLake(ctx, s.Lake, false)
+	lake, err := openLake(ctx, s.Lake, lakeExport)
 	if err != nil {
 		return fmt.Errorf("link %q: %w", s.Name, err)
 	}

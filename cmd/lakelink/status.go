@@ -118,7 +118,7 @@ lakelink is stopped fills the server's disk: see docs/postgres.md.`,
 				}
 			}
 			ctx := cmd.Context()
-			lake, err := openLake(ctx, lakeURL, true)
+			lake, err := openLake(ctx, lakeURL, lakeRead)
 			if err != nil {
 				return err
 			}

@@ -91,7 +91,7 @@ func (f *unlinkFlags) check(cmd *cobra.Command) error {
 // unlink finds the link in the lake, checks the source is the lake's, and
 // untracks every table of the link. f.link is "" when --link was not given.
 func unlink(ctx context.Context, g *globals, f unlinkFlags, out io.Writer) error {
-	lake, err := openLake(ctx, f.lake, true)
+	lake, err := openLake(ctx, f.lake, lakeRead)
 	if err != nil {
 		return err
 	}

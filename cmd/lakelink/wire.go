@@ -137,16 +137,26 @@ func openSource(ctx context.Context, u string, logger *slog.Logger) (lakelink.So
 	return nil, fmt.Errorf("source %s: no backend %q", redactURL(u), ep.backend)
 }
 
-// openLake opens the lake a URL names. With mustExist, a lake that is not
-// there yet is an error instead of being created (for read-only commands).
-func openLake(ctx context.Context, u string, mustExist bool) (lakelink.Lake, error) {
+// lakeUse says what a command does with a lake.
+type lakeUse int
+
+const (
+	lakeExport lakeUse = iota // run, demo: created when missing, written
+	lakeRead                  // status, unlink: must exist, only read
+	lakeUpdate                // resync: must exist, written
+)
+
+// openLake opens the lake a URL names for use: a lake that is not there
+// yet is created for an export and an error otherwise; a lake only read is
+// probed by listing, not writing.
+func openLake(ctx context.Context, u string, use lakeUse) (lakelink.Lake, error) {
 	ep, err := parseLake(u)
 	if err != nil {
 		return nil, fmt.Errorf("lake %s: %w", redactURL(u), err)
 	}
 	switch ep.backend {
 	case backendFile:
-		if mustExist {
+		if use != lakeExport {
 			if _, err := os.Stat(ep.path); errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("lake %s: no such folder", ep.path)
 			}
@@ -154,11 +164,11 @@ func openLake(ctx context.Context, u string, mustExist bool) (lakelink.Lake, err
 		return file.Open(ctx, ep.path)
 	case backendS3:
 		cfg := ep.s3
-		cfg.ReadOnly = mustExist // read-only commands probe by listing, not writing
+		cfg.ReadOnly = use == lakeRead
 		return lakes3.Open(ctx, cfg)
 	case backendAzure:
 		cfg := ep.azure
-		cfg.ReadOnly = mustExist // read-only commands probe by listing, not writing
+		cfg.ReadOnly = use == lakeRead
 		return azure.Open(ctx, cfg)
 	}
 	return nil, fmt.Errorf("lake %s: no backend %q", redactURL(u), ep.backend)

@@ -12,7 +12,7 @@ import (
 // Tail returns the server's current WAL position (lakelink.Tailer): every
 // transaction committed now ends before it, and the stream passes it with a
 // commit or a progress commit once it has decoded that far.
-func (s *Source) Tail(ctx context.Context) (lakelink.Position, error) {
+func (s *Source) Tail(ctx context.Context, link string) (lakelink.Position, error) {
 	var text string
 	if err := s.pool.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&text); err != nil {
 		return 0, fmt.Errorf("postgres: current WAL position: %w", err)

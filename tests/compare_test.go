@@ -229,35 +229,8 @@ func checkInPlace(t testing.TB, lake string, td *tableDef, src map[string][]any,
 func checkAppendOnly(t testing.TB, lake string, td *tableDef, changes []change, since time.Time) {
 	t.Helper()
 	lt := openLakeTable(t, lake, td, "AppendOnly", granularityOf(td))
-	st := readState(t, lake)
-	ts := st.Tables[td.name]
-	if ts == nil {
-		t.Fatalf("%s: lake state has no table %q", lake, td.name)
-	}
-	copyPos := uint64(ts.CopyPosition)
-	recs, err := lakecheck.ReadLive(lake, lt.e)
-	if err != nil {
-		t.Fatalf("%s append only: %v", td.name, err)
-	}
 	p := &problems{t: t, what: fmt.Sprintf("%s (append only, %s)", td.name, lake)}
-	type rec struct {
-		key string
-		v   uint64
-		r   lakecheck.Record
-	}
-	var copied, streamed []rec
-	for _, r := range recs {
-		key, v := lt.checkCommon(p, r, since)
-		if key == "" {
-			continue
-		}
-		if v <= copyPos {
-			copied = append(copied, rec{key, v, r})
-		} else {
-			streamed = append(streamed, rec{key, v, r})
-		}
-	}
-	sort.SliceStable(streamed, func(i, j int) bool { return streamed[i].v < streamed[j].v })
+	copied, streamed, recs := splitAppendOnly(t, lake, td.name, lt.e, func(r lakecheck.Record) (string, uint64) { return lt.checkCommon(p, r, since) })
 	for i := 1; i < len(streamed); i++ {
 		if streamed[i].v == streamed[i-1].v {
 			p.add("versionnumber %d used by two records (keys %s and %s)", streamed[i].v, shorten(streamed[i-1].key, 30), shorten(streamed[i].key, 30))
@@ -379,4 +352,41 @@ func checkSnapshotMatchesLive(t testing.TB, lt *lakeTable, live []lakecheck.Reco
 	if diff > 0 || len(live) != len(snap) {
 		t.Errorf("%s: the Snapshot files model.json names hold %d records, the live files %d; %d differ", lt.e.Name, len(snap), len(live), diff)
 	}
+}
+
+// appendRecord is one record of an append-only table.
+type appendRecord struct {
+	key string
+	v   uint64 // versionnumber
+	r   lakecheck.Record
+}
+
+// splitAppendOnly reads the live records of an append-only table and
+// splits them into those of the initial copy (versionnumber at or before
+// the copy's position) and the streamed ones, sorted by versionnumber.
+// common checks a record's system fields and returns its key ("" to skip
+// it) and versionnumber. all is every record read.
+func splitAppendOnly(t testing.TB, lake, table string, e *lakecheck.Entity, common func(lakecheck.Record) (string, uint64)) (copied, streamed []appendRecord, all []lakecheck.Record) {
+	t.Helper()
+	ts := readState(t, lake).Tables[table]
+	if ts == nil {
+		t.Fatalf("%s: lake state has no table %q", lake, table)
+	}
+	all, err := lakecheck.ReadLive(lake, e)
+	if err != nil {
+		t.Fatalf("%s append only: %v", table, err)
+	}
+	for _, r := range all {
+		key, v := common(r)
+		if key == "" {
+			continue
+		}
+		if v <= uint64(ts.CopyPosition) {
+			copied = append(copied, appendRecord{key, v, r})
+		} else {
+			streamed = append(streamed, appendRecord{key, v, r})
+		}
+	}
+	sort.SliceStable(streamed, func(i, j int) bool { return streamed[i].v < streamed[j].v })
+	return copied, streamed, all
 }

@@ -170,19 +170,12 @@ func TestCrash(t *testing.T) {
 			waitSynced(t, p, lake, time.Minute, "big", "ledger")
 			delay = time.Duration(g.r.Int63n(int64(2 * time.Second)))
 		}
-		time.Sleep(delay)
-		if p.exited() {
-			t.Fatalf("kill %d: lakelink exited by itself (code %d); log tail:\n%s", i+1, p.code, p.tail(30))
-		}
-		phase := "stream"
-		if st := tryReadState(lake); st == nil || st.Tables["big"] == nil || st.Tables["big"].InitialSync != export.SyncCompleted {
-			phase = "copy"
+		phase := killAfter(t, i+1, p, delay, bigCopied(lake))
+		if phase == "copy" {
 			inCopy++
 		} else {
 			inStream++
 		}
-		p.signal(syscall.SIGKILL)
-		p.wait(10 * time.Second)
 		t.Logf("kill %d at %s after start (%s phase), %d changes so far", i+1, delay.Round(time.Millisecond), phase, w.changesSafe())
 		if msg := named.recheck(t, lake); msg != "" {
 			t.Fatalf("after kill %d: %s", i+1, msg)

@@ -434,3 +434,31 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// killAfter waits delay, fails the test if lakelink exited by itself
+// meanwhile, notes whether the initial copy was complete (copied), then
+// kills it with SIGKILL and waits for it: a crash at a random instant.
+// It returns the phase the kill landed in, "copy" or "stream".
+func killAfter(t testing.TB, kill int, p *proc, delay time.Duration, copied func() bool) string {
+	t.Helper()
+	time.Sleep(delay)
+	if p.exited() {
+		t.Fatalf("kill %d: lakelink exited by itself (code %d); log tail:\n%s", kill, p.code, p.tail(30))
+	}
+	phase := "stream"
+	if !copied() {
+		phase = "copy"
+	}
+	p.signal(syscall.SIGKILL)
+	p.wait(10 * time.Second)
+	return phase
+}
+
+// bigCopied reports whether the folder lake's state says big's initial
+// copy is complete.
+func bigCopied(lake string) func() bool {
+	return func() bool {
+		st := tryReadState(lake)
+		return st != nil && st.Tables["big"] != nil && st.Tables["big"].InitialSync == export.SyncCompleted
+	}
+}

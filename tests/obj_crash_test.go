@@ -83,19 +83,13 @@ func objCrash(t *testing.T, srv objServer) {
 			waitObjSynced(t, p, l, time.Minute, "big", "ledger")
 		}
 		delay := time.Duration(g.r.Int63n(int64(window)))
-		time.Sleep(delay)
-		copying := l.syncState("big") != export.SyncCompleted
-		if p.exited() {
-			t.Fatalf("kill %d: lakelink exited by itself (code %d); log tail:\n%s", i+1, p.code, p.tail(30))
-		}
-		p.signal(syscall.SIGKILL)
-		p.wait(10 * time.Second)
-		if copying {
+		phase := killAfter(t, i+1, p, delay, func() bool { return l.syncState("big") == export.SyncCompleted })
+		if phase == "copy" {
 			inCopy++
 		} else {
 			inStream++
 		}
-		t.Logf("kill %d at %s after start (copying big: %v), %d changes so far", i+1, delay.Round(time.Millisecond), copying, w.changesSafe())
+		t.Logf("kill %d at %s after start (%s phase), %d changes so far", i+1, delay.Round(time.Millisecond), phase, w.changesSafe())
 		if msg := named.check(t); msg != "" {
 			t.Fatalf("after kill %d: %s", i+1, msg)
 		}

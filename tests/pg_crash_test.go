@@ -175,19 +175,12 @@ func TestPGCrash(t *testing.T) {
 			waitSynced(t, p, lake, time.Minute, "big", "ledger")
 			delay = time.Duration(g.r.Int63n(int64(2 * time.Second)))
 		}
-		time.Sleep(delay)
-		if p.exited() {
-			t.Fatalf("kill %d: lakelink exited by itself (code %d); log tail:\n%s", i+1, p.code, p.tail(30))
-		}
-		phase := "stream"
-		if st := tryReadState(lake); st == nil || st.Tables["big"] == nil || st.Tables["big"].InitialSync != export.SyncCompleted {
-			phase = "copy"
+		phase := killAfter(t, i+1, p, delay, bigCopied(lake))
+		if phase == "copy" {
 			inCopy++
 		} else {
 			inStream++
 		}
-		p.signal(syscall.SIGKILL)
-		p.wait(10 * time.Second)
 		waitLeaseExpired(t, lake)
 		if msg := guard.check(t, conn, lake); msg != "" {
 			t.Fatalf("after kill %d (%s phase): %s; log tail:\n%s", i+1, phase, msg, p.tail(20))

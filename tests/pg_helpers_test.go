@@ -11,7 +11,6 @@ import (
 	"math"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -1087,34 +1086,9 @@ func pgCheckInPlace(t testing.TB, lake string, td *pgTable, src map[string]pgRow
 func pgCheckAppendOnly(t testing.TB, lake string, td *pgTable, log []pgChange, since time.Time) {
 	t.Helper()
 	lt := openPGLakeTable(t, lake, td, "AppendOnly")
-	ts := readState(t, lake).Tables[td.name]
-	if ts == nil {
-		t.Fatalf("%s: lake state has no table %q", lake, td.name)
-	}
-	copyPos := uint64(ts.CopyPosition)
-	recs, err := lakecheck.ReadLive(lake, lt.e)
-	if err != nil {
-		t.Fatalf("%s append only: %v", td.name, err)
-	}
+	copyPos := uint64(readState(t, lake).Tables[td.name].CopyPosition)
 	p := &problems{t: t, what: fmt.Sprintf("%s (append only, %s)", td.name, lake)}
-	type rec struct {
-		key string
-		v   uint64
-		r   lakecheck.Record
-	}
-	var copied, streamed []rec
-	for _, r := range recs {
-		key, v := lt.common(p, r, since)
-		if key == "" {
-			continue
-		}
-		if v <= copyPos {
-			copied = append(copied, rec{key, v, r})
-		} else {
-			streamed = append(streamed, rec{key, v, r})
-		}
-	}
-	sort.SliceStable(streamed, func(i, j int) bool { return streamed[i].v < streamed[j].v })
+	copied, streamed, recs := splitAppendOnly(t, lake, td.name, lt.e, func(r lakecheck.Record) (string, uint64) { return lt.common(p, r, since) })
 	// The writer's transactions (of this table) in commit order.
 	var groups [][]pgChange
 	for i, c := range log {

@@ -64,7 +64,7 @@ type SlotStatus struct {
 // standby, the last replayed one) and whether the publication exists; the
 // slot's columns are NULL when it does not exist.
 const slotStatusSQL = `
-WITH cur AS (SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS lsn)
+WITH cur AS (SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END AS lsn)
 SELECT s.slot_name IS NOT NULL,
        EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1),
        COALESCE(s.active, false), COALESCE(s.active_pid, 0),

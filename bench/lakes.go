@@ -34,6 +34,11 @@ type lakeResult struct {
 	calls     traffic       // the client's requests of the round that sent the most (object lakes)
 	other     traffic       // requests by others in that round, e.g. the server fetching a copy source
 	proxied   bool
+	// split is the lake's SplitSize when the partition is past it: the
+	// engine then appends to the partition's last overflow split, and
+	// partBytes is that file's size (the full splits before it are not
+	// touched by a commit, so they are not written here).
+	split int64
 }
 
 // benchLake is one lake of set 4, opened behind a counting proxy when it
@@ -72,6 +77,9 @@ func lakeBench(ctx context.Context, r *report, o options, dir string, logger *sl
 			}
 			r.lakes = append(r.lakes, res)
 			r.printf("  %d MB: partition written in %s, append %s\n", mb, dur(res.create), durMS(res.append))
+			if res.split > 0 {
+				r.printf("    past %d MiB the engine continues a partition in overflow splits (<partition>_001.csv ...): the commit appends to the last one, %.1f MB\n", res.split>>20, float64(res.partBytes)/1e6)
+			}
 		}
 		bl.Close()
 	}
@@ -155,13 +163,20 @@ func appendOne(ctx context.Context, o options, bl *benchLake, mb int) (lakeResul
 		return res, fmt.Errorf("the %s lake can't append", bl.kind)
 	}
 
+	want := int64(mb) * 1_000_000
+	if sz, ok := bl.lake.(interface{ SplitSize() int64 }); ok && want > sz.SplitSize() {
+		res.split = sz.SplitSize()
+		if want %= res.split; want == 0 {
+			want = res.split
+		}
+	}
 	start := time.Now()
 	w, err := bl.lake.Create(ctx, path)
 	if err != nil {
 		return res, err
 	}
 	gen := &rowGen{}
-	n, err := io.Copy(w, io.LimitReader(gen, int64(mb)*1_000_000))
+	n, err := io.Copy(w, io.LimitReader(gen, want))
 	if err != nil {
 		w.Close()
 		return res, fmt.Errorf("write the partition: %w", err)

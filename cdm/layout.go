@@ -194,11 +194,36 @@ func PartitionPath(folder, partition string) string {
 // SplitPartitionPath returns the path of overflow split n (1, 2, ...) of a
 // partition: "<folder>/<partition>_001.csv" for n = 1.
 func SplitPartitionPath(folder, partition string, n int) string {
+	return PartitionPath(folder, SplitPartitionName(partition, n))
+}
+
+// SplitPartitionName names overflow split n of a partition: "2020_001" for
+// n = 1, the partition itself for n = 0. A split is a partition of its own
+// in model.json, with the year of the partition it continues.
+func SplitPartitionName(partition string, n int) string {
+	if n <= 0 {
+		return partition
+	}
 	num := strconv.Itoa(n)
 	if len(num) < 3 {
 		num = "000"[len(num):] + num
 	}
-	return folder + "/" + partition + "_" + num + ".csv"
+	return partition + "_" + num
+}
+
+// ParseSplitName splits the name of an overflow split into the partition it
+// continues and its number (1, 2, ...); ok is false for any other name.
+func ParseSplitName(name string) (partition string, n int, ok bool) {
+	i := strings.LastIndexByte(name, '_')
+	if i <= 0 || len(name)-i-1 < 3 {
+		return "", 0, false
+	}
+	num := name[i+1:]
+	n, err := strconv.Atoi(num)
+	if err != nil || n <= 0 || SplitPartitionName(name[:i], n) != name {
+		return "", 0, false
+	}
+	return name[:i], n, true
 }
 
 // SnapshotPath returns the path of the snapshot copy of a partition taken

@@ -183,3 +183,35 @@ func TestParseSnapshotPath(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitName(t *testing.T) {
+	for _, tt := range []struct {
+		partition string
+		n         int
+		name      string
+	}{
+		{"2020", 0, "2020"},
+		{"2020", 1, "2020_001"},
+		{"2020-05", 12, "2020-05_012"},
+		{"3", 1000, "3_1000"},
+	} {
+		if got := SplitPartitionName(tt.partition, tt.n); got != tt.name {
+			t.Errorf("SplitPartitionName(%q, %d) = %q, want %q", tt.partition, tt.n, got, tt.name)
+		}
+		p, n, ok := ParseSplitName(tt.name)
+		if tt.n == 0 {
+			if ok {
+				t.Errorf("ParseSplitName(%q) = %q, %d, true; want not a split", tt.name, p, n)
+			}
+			continue
+		}
+		if !ok || p != tt.partition || n != tt.n {
+			t.Errorf("ParseSplitName(%q) = %q, %d, %v; want %q, %d", tt.name, p, n, ok, tt.partition, tt.n)
+		}
+	}
+	for _, name := range []string{"2020_1", "2020_01", "2020_000", "2020_0001", "_001", "2020_abc", "2020"} {
+		if p, n, ok := ParseSplitName(name); ok {
+			t.Errorf("ParseSplitName(%q) = %q, %d, true; want not a split name", name, p, n)
+		}
+	}
+}

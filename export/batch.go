@@ -124,25 +124,28 @@ func (b *batch) addInPlace(t *table, c lakelink.Change, now time.Time, modified 
 }
 
 // addAppend records an append-only change: one record at the end of its
-// partition, a delete as a row with IsDelete True.
-func (b *batch) addAppend(t *table, c lakelink.Change, now time.Time, modified string, scratch []byte) ([]byte, error) {
+// partition, a delete as a row with IsDelete True. With split > 0 a
+// partition file that has reached split bytes is continued in its next
+// overflow split.
+func (b *batch) addAppend(t *table, c lakelink.Change, modified string, split int64, scratch []byte) ([]byte, error) {
 	id, err := t.encodeID(scratch[:0], c.Row)
 	if err != nil {
 		return scratch, err
 	}
 	scratch = id
-	var part string
+	var base string
 	if c.Op == lakelink.OpDelete && !c.OldKnown && t.st.CreatedOn != "" {
 		// Without the old row its createdOn is unknown: the delete row goes
 		// where rows without createdOn go.
-		part, err = t.partitionOf(make([]lakelink.Value, len(c.Row)), id)
+		base, err = t.partitionOf(make([]lakelink.Value, len(c.Row)), id)
 	} else {
-		part, err = t.partitionOf(c.Row, id)
+		base, err = t.partitionOf(c.Row, id)
 	}
 	if err != nil {
 		return scratch, err
 	}
 	tb := b.table(t.st.Source)
+	part := b.appendTarget(t, tb, base, split)
 	ab := tb.appends[part]
 	if ab == nil {
 		ab = &appendBuf{}
@@ -163,11 +166,36 @@ func (b *batch) addAppend(t *table, c lakelink.Change, now time.Time, modified s
 	b.bytes += int64(len(ab.data) - n)
 	if t.st.CreatedOn == "" {
 		// Numbered partitions take a new number every RowsPerNumberedPartition records.
-		if t.st.part(part).Rows+ab.rows >= cdm.RowsPerNumberedPartition {
+		if t.baseRows(tb, base) >= cdm.RowsPerNumberedPartition {
 			t.st.Numbered++
 		}
 	}
 	return scratch, nil
+}
+
+// appendTarget returns the file of partition base that new records go
+// to: base itself, or its newest overflow split, or a new split when that
+// one holds split bytes (committed and in the batch).
+func (b *batch) appendTarget(t *table, tb *tableBatch, base string, split int64) string {
+	n := t.splitOf(base)
+	if split <= 0 {
+		return base
+	}
+	for {
+		name := cdm.SplitPartitionName(base, n)
+		size := int64(0)
+		if ps := t.st.Partitions[name]; ps != nil {
+			size = ps.Size
+		}
+		if ab := tb.appends[name]; ab != nil {
+			size += ab.flushed + int64(len(ab.data))
+		}
+		if size < split {
+			return name
+		}
+		n++
+		t.splits[base] = n
+	}
 }
 
 func appendOnce(list []string, s string) []string {

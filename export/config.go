@@ -45,6 +45,12 @@ type Config struct {
 	// at the next transaction boundary, and within a transaction larger
 	// than that its rows are written out part by part.
 	MaxBatchBytes int64
+	// SplitBytes is the size past which an append-only partition file is
+	// continued in an overflow split, <partition>_001.csv and on, so that
+	// the cost of an append stays bounded on lakes that can't append in
+	// place. 0 takes the lake's advice (a lake with a SplitSize method),
+	// else no splits.
+	SplitBytes int64
 	// IdleExit, for RunOnce, is how long the stream must stay quiet before
 	// the export counts as caught up (500 ms).
 	IdleExit time.Duration

@@ -450,19 +450,22 @@ func TestExportCrash(t *testing.T) {
 		steps    int   // transactions after the first copy
 		maxBatch int64 // MaxBatchBytes of the run that crashes (0: default)
 		replay   int64 // MaxBatchBytes of the restart
+		split    int64 // SplitBytes
 	}{
 		{name: "small transactions", maxTx: 3, steps: 40, replay: 1},
+		// Append-only partitions continued in overflow splits.
+		{name: "splits", maxTx: 3, steps: 30, replay: 1, split: 300},
 		// Transactions larger than a batch are flushed part by part before
 		// their commit; replays meet their own earlier flushes.
 		{name: "large transactions", txnPos: true, maxTx: 60, steps: 5, maxBatch: 3000, replay: 1100},
 	} {
-		t.Run(v.name, func(t *testing.T) { testExportCrash(t, v.txnPos, v.maxTx, v.steps, v.maxBatch, v.replay) })
+		t.Run(v.name, func(t *testing.T) { testExportCrash(t, v.txnPos, v.maxTx, v.steps, v.maxBatch, v.replay, v.split) })
 	}
 }
 
 // testExportCrash crashes a run at each of its lake writes in turn, then
 // checks that a restart (with other batch boundaries) makes the lake exact.
-func testExportCrash(t *testing.T, txnPos bool, maxTx, steps int, maxBatch, replay int64) {
+func testExportCrash(t *testing.T, txnPos bool, maxTx, steps int, maxBatch, replay, split int64) {
 	setup := func(seed uint64) (*fakeSource, *workload, *crashLake, lakelink.Position) {
 		src := newFakeSource()
 		src.txnPos = txnPos
@@ -481,6 +484,7 @@ func testExportCrash(t *testing.T, txnPos bool, maxTx, steps int, maxBatch, repl
 	}
 	crashConfig := testConfig()
 	crashConfig.MaxBatchBytes = maxBatch
+	crashConfig.SplitBytes = split
 	// Count the writes of one round.
 	src, _, lake, _ := setup(1)
 	before := lake.writes
@@ -527,6 +531,7 @@ func testExportCrash(t *testing.T, txnPos bool, maxTx, steps int, maxBatch, repl
 		lake.crashed, lake.n = false, 0
 		cfg := testConfig()
 		cfg.MaxBatchBytes = replay // other batch boundaries than before the crash
+		cfg.SplitBytes = split
 		e, err = New(src, lake, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -805,4 +810,57 @@ func TestOptionsetMetadataWritten(t *testing.T) {
 	if got := laketest.Get(t, lake, cdm.OptionsetPath); got != want {
 		t.Errorf("%s = %q, want %q", cdm.OptionsetPath, got, want)
 	}
+}
+
+// TestAppendSplits: an append-only partition that reaches SplitBytes is
+// continued in overflow splits; each is a partition of model.json with the
+// year of the partition it continues, and the table stays exact.
+func TestAppendSplits(t *testing.T) {
+	src, w, lake := newSetup(8, 10)
+	cfg := testConfig()
+	cfg.SplitBytes = 500
+	run := func() *State {
+		e, err := New(src, lake, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		st, err := ReadState(context.Background(), lake)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	st := run()
+	eventCopy := st.Tables["event"].CopyPosition
+	for range 4 {
+		w.step(30)
+		st = run()
+	}
+	splits := 0
+	for name, ps := range st.Tables["event"].Partitions {
+		if _, _, ok := cdm.ParseSplitName(name); ok {
+			splits++
+		}
+		if ps.Size >= 500+400 {
+			t.Errorf("partition %s holds %d bytes, past the 500-byte split size by more than a commit", name, ps.Size)
+		}
+	}
+	if splits < 2 {
+		t.Fatalf("event has %d overflow splits, want several: %v", splits, sortedKeys(st.Tables["event"].Partitions))
+	}
+	ent := modelEntity(t, lake, "event")
+	names := map[string]bool{}
+	for _, p := range ent.Partitions {
+		names[p.Name] = true
+	}
+	for name := range st.Tables["event"].Partitions {
+		if !names[name] {
+			t.Errorf("model.json does not name partition %s", name)
+		}
+	}
+	checkAppend(t, src, lake, "event", eventCopy)
+	checkSizes(t, lake)
 }

@@ -37,12 +37,21 @@ func New(src lakelink.Source, lake lakelink.Lake, cfg Config) (*Exporter, error)
 	if err != nil {
 		return nil, err
 	}
+	if sz, ok := lake.(splitSizer); ok && cfg.SplitBytes == 0 {
+		cfg.SplitBytes = sz.SplitSize()
+	}
 	return &Exporter{
 		src: src, lake: lake, cfg: cfg,
 		log:      cfg.Logger.With(slog.String("link", cfg.Link)),
 		progress: Progress{Link: cfg.Link},
 		warned:   map[string]bool{},
 	}, nil
+}
+
+// splitSizer is a lake that advises a size for append-only partition
+// files (Config.SplitBytes).
+type splitSizer interface {
+	SplitSize() int64
 }
 
 // onceTries is how often RunOnce tries before it gives up (about half a
@@ -511,7 +520,7 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 		if t.st.Mode == lakelink.ModeInPlace {
 			scratch, err = b.addInPlace(t, c, now, modified, scratch)
 		} else {
-			scratch, err = b.addAppend(t, c, now, modified, scratch)
+			scratch, err = b.addAppend(t, c, modified, e.cfg.SplitBytes, scratch)
 		}
 		if err != nil {
 			e.failTable(t, b, err)

@@ -21,6 +21,39 @@ type table struct {
 	created int            // index into def.Columns of createdOn, or -1
 	link    string
 	key     []lakelink.Value // scratch for encodeID
+	// splits is, per partition, the number of its newest overflow split
+	// (0: the partition's own file), for append-only tables.
+	splits map[string]int
+}
+
+// splitOf returns the number of the newest overflow split of partition
+// base (0 when it has none), from the state the first time.
+func (t *table) splitOf(base string) int {
+	if t.splits == nil {
+		t.splits = map[string]int{}
+		for name := range t.st.Partitions {
+			if b, n, ok := cdm.ParseSplitName(name); ok && n > t.splits[b] {
+				t.splits[b] = n
+			}
+		}
+	}
+	return t.splits[base]
+}
+
+// baseRows counts the records of partition base and its overflow splits,
+// committed and in the batch.
+func (t *table) baseRows(tb *tableBatch, base string) int64 {
+	var rows int64
+	for n := 0; n <= t.splitOf(base); n++ {
+		name := cdm.SplitPartitionName(base, n)
+		if ps := t.st.Partitions[name]; ps != nil {
+			rows += ps.Rows
+		}
+		if ab := tb.appends[name]; ab != nil {
+			rows += ab.rows
+		}
+	}
+	return rows
 }
 
 // versionField is the field index of versionnumber in the table's records.
@@ -203,8 +236,12 @@ func (t *table) partitionOf(row []lakelink.Value, id []byte) (string, error) {
 	return p, nil
 }
 
-// partitionYear is the Athena:PartitionYear annotation of a partition.
+// partitionYear is the Athena:PartitionYear annotation of a partition (or
+// of an overflow split of one).
 func partitionYear(name string) string {
+	if base, _, ok := cdm.ParseSplitName(name); ok {
+		name = base
+	}
 	if len(name) == 7 && name[4] == '-' {
 		return name[:4]
 	}

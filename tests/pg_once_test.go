@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/lakelink/lakelink/internal/testenv"
 )
 
@@ -13,14 +15,8 @@ import (
 // to decode the backlog (one 300,000-row transaction sends nothing until
 // it is decoded whole).
 func TestPGOnceWaitsForBacklog(t *testing.T) {
-	testenv.Slow(t)
-	db := newPGDB(t, testenv.Need(t, "PG_TEST_DSN"), "once")
-	lakelinkBin(t)
-	conn := mustPGConnect(t, db.dsn)
-	mustPGExec(t, conn, "CREATE TABLE big (id int8 PRIMARY KEY, createdon timestamptz NOT NULL, n int8)",
+	db, conn, dir, lake := pgSetup(t, "once", "CREATE TABLE big (id int8 PRIMARY KEY, createdon timestamptz NOT NULL, n int8)",
 		"INSERT INTO big SELECT g, now(), g FROM generate_series(1, 10) g")
-	dir := t.TempDir()
-	lake := filepath.Join(dir, "lake")
 	args := []string{"--source", db.sourceURL(), "--lake", lakeURL(lake), "--table", "big"}
 	mustRunOnce(t, dir, args...)
 	const rows = 300000
@@ -37,4 +33,18 @@ func TestPGOnceWaitsForBacklog(t *testing.T) {
 	if got := st.Tables["big"].Rows; got != rows {
 		t.Errorf("after run --once the lake holds %d rows of big, want %d: it exited before the backlog was decoded", got, rows)
 	}
+}
+
+// pgSetup skips under -short, makes a database of its own for the test
+// (lakelink_<what>_<random>) and runs stmts in it, and gives a work folder
+// and a lake folder in it. The lakelink binary is built.
+func pgSetup(t *testing.T, what string, stmts ...string) (db *pgDB, conn *pgx.Conn, dir, lake string) {
+	t.Helper()
+	testenv.Slow(t)
+	db = newPGDB(t, testenv.Need(t, "PG_TEST_DSN"), what)
+	lakelinkBin(t)
+	conn = mustPGConnect(t, db.dsn)
+	mustPGExec(t, conn, stmts...)
+	dir = t.TempDir()
+	return db, conn, dir, filepath.Join(dir, "lake")
 }

@@ -509,3 +509,9 @@ func deref[T any](p *T) T {
 
 // body wraps a byte slice for an SDK upload.
 func body(b []byte) io.ReadSeekCloser { return streaming.NopCloser(bytes.NewReader(b)) }
+
+// SplitSize is the size past which lakelink continues an append-only
+// partition in an overflow split (<partition>_001.csv), well before a blob
+// appended to in small steps nears MaxBlocks (about 48 GiB, see
+// coalesceBelow).
+func (l *Lake) SplitSize() int64 { return 32 << 30 }

@@ -614,3 +614,9 @@ func DeleteBucket(ctx context.Context, cfg Config) error {
 	}
 	return fmt.Errorf("s3: delete bucket %q: %w", cfg.Bucket, err)
 }
+
+// SplitSize is the size past which lakelink continues an append-only
+// partition in an overflow split (<partition>_001.csv): S3 can't append, so
+// each append copies the committed object server-side, and bounding the
+// object bounds that copy.
+func (l *Lake) SplitSize() int64 { return 16 << 20 }

@@ -108,11 +108,11 @@ func TestSlotStatus(t *testing.T) {
 	// About 2 MB of WAL nobody confirms: the lag and the retained WAL grow
 	// by at least that much; the confirmed position stays.
 	var start, end string
-	if err := src.pool.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&start); err != nil {
+	if err := src.pool.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&start); err != nil {
 		t.Fatal(err)
 	}
 	exec(t, `INSERT INTO item SELECT g, repeat('x', 200) FROM generate_series(1, 10000) g`)
-	if err := src.pool.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&end); err != nil {
+	if err := src.pool.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&end); err != nil {
 		t.Fatal(err)
 	}
 	startLSN, _ := pglogrepl.ParseLSN(start)

@@ -140,7 +140,10 @@ func (r *report) lakeTable(o options) {
 			continue
 		}
 		what := fmt.Sprintf("%s append %s rows: %d MB vs %d MB partition", kind, count(o.lakeRows), big.mb, small.mb)
-		line := fmt.Sprintf("%s: partition %.0fx larger, commit time %s", what, float64(big.partBytes)/float64(small.partBytes), ratio(big.append, small.append))
+		line := fmt.Sprintf("%s: partition %.0fx larger, commit time %s", what, float64(big.mb)/float64(small.mb), ratio(big.append, small.append))
+		if big.split > 0 {
+			line += fmt.Sprintf(" (the larger one's commit appends to its last overflow split, %.1f MB)", float64(big.partBytes)/1e6)
+		}
 		if small.proxied {
 			line += fmt.Sprintf(", bytes sent %s, requests %d vs %d", growth(uint64(small.calls.Sent), uint64(big.calls.Sent)), big.calls.Requests, small.calls.Requests)
 		}

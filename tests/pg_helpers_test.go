@@ -45,11 +45,12 @@ const (
 	pgTimestamptz               // timestamptz: quoted 2021-06-25T16:21:12.1234560+00:00
 	pgBytea                     // bytea: quoted base64
 	pgJSONB                     // jsonb: quoted, as PostgreSQL prints it
+	pgIntArray                  // int[] (one dimension): quoted JSON array
 )
 
 // dataType is the CDM dataType of the kind.
 func (k pgKind) dataType() string {
-	return [...]string{pgInt8: "int64", pgNumeric: "decimal", pgText: "string", pgTimestamptz: "dateTimeOffset", pgBytea: "string", pgJSONB: "json"}[k]
+	return [...]string{pgInt8: "int64", pgNumeric: "decimal", pgText: "string", pgTimestamptz: "dateTimeOffset", pgBytea: "string", pgJSONB: "json", pgIntArray: "json"}[k]
 }
 
 // pgCol is a column of a PostgreSQL test table; gen makes a value as
@@ -140,6 +141,22 @@ func pgExpect(k pgKind, v any) (lakecheck.Field, error) {
 			return lakecheck.Null, fmt.Errorf("bytea text %q: %v", shorten(s, 40), err)
 		}
 		return lakecheck.Field{Text: base64.StdEncoding.EncodeToString(b), Quoted: true}, nil
+	case pgIntArray:
+		// {1,NULL,-3} is [1,null,-3]; {} is [].
+		inner, ok := strings.CutPrefix(s, "{")
+		if inner, ok = strings.CutSuffix(inner, "}"); !ok {
+			return lakecheck.Null, fmt.Errorf("int[] text %q is not one dimension", s)
+		}
+		var elems []string
+		if inner != "" {
+			elems = strings.Split(inner, ",")
+		}
+		for i, e := range elems {
+			if e == "NULL" {
+				elems[i] = "null"
+			}
+		}
+		return lakecheck.Field{Text: "[" + strings.Join(elems, ",") + "]", Quoted: true}, nil
 	case pgTimestamptz:
 		tm, err := parsePGTimestamptz(s)
 		if err != nil {

@@ -274,6 +274,10 @@ var ErrExist = fs.ErrExist
 // (lakelink resync) can. The error's text says which and how.
 var ErrResync = errors.New("the source can't resume from the lake's position")
 
+// ErrChanged is returned (wrapped) by a write conditional on an object's
+// version when the object has another version, or is gone.
+var ErrChanged = errors.New("object changed")
+
 // ErrTransient marks an error worth retrying (a network blip, a busy
 // database). Check with errors.Is.
 var ErrTransient = errors.New("transient")

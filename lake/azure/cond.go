@@ -2,7 +2,6 @@ package azure
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -13,9 +12,8 @@ import (
 )
 
 // ErrChanged is what a write conditional on an object's version fails
-// with when the object has another version, or is gone. (lake/s3 has the
-// same sentinel; the engine should see one, in package lakelink.)
-var ErrChanged = errors.New("object changed")
+// with when the object has another version, or is gone: lakelink.ErrChanged.
+var ErrChanged = lakelink.ErrChanged
 
 // CreateIfAbsent is Create, but the write is conditional (If-None-Match:
 // *): when an object is at path by the time Close runs, Close returns an

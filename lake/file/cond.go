@@ -47,10 +47,9 @@ import (
 	"github.com/lakelink/lakelink"
 )
 
-// ErrChanged is what a write conditional on an object's version fails with
-// when the object has another version, or is gone. (lake/s3 and
-// lake/azure have the same sentinel.)
-var ErrChanged = errors.New("object changed")
+// ErrChanged is what a write conditional on an object's version fails
+// with when the object has another version, or is gone: lakelink.ErrChanged.
+var ErrChanged = lakelink.ErrChanged
 
 // lockSuffix ends the name of an object's sidecar lock file.
 const lockSuffix = tmpMark + "lock"

@@ -44,6 +44,7 @@ func Run(t *testing.T, newLake func(t testing.TB) lakelink.Lake) {
 		{"Concurrent", testConcurrent},
 		{"Append", testAppend},
 		{"Copy", testCopy},
+		{"Conditional", testConditional},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -738,4 +739,104 @@ func paths(t testing.TB, l lakelink.Lake, prefix string) []string {
 		out = append(out, fi.Path)
 	}
 	return out
+}
+
+// conditional is what a lake with conditional writes offers (lake/file,
+// lake/s3, lake/azure); the lease package relies on it.
+type conditional interface {
+	CreateIfAbsent(ctx context.Context, path string) (io.WriteCloser, error)
+	CreateIfVersion(ctx context.Context, path, version string) (io.WriteCloser, error)
+	OpenVersion(ctx context.Context, path string) (io.ReadCloser, string, error)
+}
+
+// condWrite returns a function that writes data through what a
+// conditional create returned, and returns Close's error:
+// condWrite("x")(c.CreateIfAbsent(ctx, path)).
+func condWrite(data string) func(io.WriteCloser, error) error {
+	return func(w io.WriteCloser, err error) error {
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, data); err != nil {
+			w.Close()
+			return err
+		}
+		return w.Close()
+	}
+}
+
+// testConditional: create-if-absent succeeds once and then fails with
+// ErrExist leaving the object; create-if-version succeeds on the version
+// read and fails with ErrChanged on a stale or missing one; of racing
+// creators exactly one wins.
+func testConditional(t *testing.T, l lakelink.Lake) {
+	c, ok := l.(conditional)
+	if !ok {
+		t.Skip("this lake has no conditional writes")
+	}
+	ctx := t.Context()
+	const path = "cond/lease.json"
+	if err := condWrite("first")(c.CreateIfAbsent(ctx, path)); err != nil {
+		t.Fatalf("CreateIfAbsent of a new object: %v", err)
+	}
+	if err := condWrite("again")(c.CreateIfAbsent(ctx, path)); !errors.Is(err, lakelink.ErrExist) {
+		t.Errorf("CreateIfAbsent over an object: %v, want ErrExist", err)
+	}
+	if got := Get(t, l, path); got != "first" {
+		t.Errorf("after a refused CreateIfAbsent the object is %q, want %q", got, "first")
+	}
+	r, v1, err := c.OpenVersion(ctx, path)
+	if err != nil {
+		t.Fatalf("OpenVersion: %v", err)
+	}
+	data, _ := io.ReadAll(r)
+	r.Close()
+	if string(data) != "first" || v1 == "" {
+		t.Fatalf("OpenVersion = %q, version %q; want %q and a version", data, v1, "first")
+	}
+	if err := condWrite("second")(c.CreateIfVersion(ctx, path, v1)); err != nil {
+		t.Fatalf("CreateIfVersion with the version read: %v", err)
+	}
+	if err := condWrite("third")(c.CreateIfVersion(ctx, path, v1)); !errors.Is(err, lakelink.ErrChanged) {
+		t.Errorf("CreateIfVersion with a stale version: %v, want ErrChanged", err)
+	}
+	if got := Get(t, l, path); got != "second" {
+		t.Errorf("after a refused CreateIfVersion the object is %q, want %q", got, "second")
+	}
+	if err := condWrite("x")(c.CreateIfVersion(ctx, "cond/missing.json", v1)); err == nil {
+		t.Errorf("CreateIfVersion of a missing object succeeded")
+	}
+	if _, err := l.Stat(ctx, "cond/missing.json"); !errors.Is(err, lakelink.ErrNotExist) {
+		t.Errorf("after a refused CreateIfVersion of a missing object: Stat = %v, want ErrNotExist", err)
+	}
+
+	// A race of creators: exactly one wins.
+	const n = 6
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = condWrite(fmt.Sprint("writer ", i))(c.CreateIfAbsent(ctx, "cond/race.json"))
+		}()
+	}
+	wg.Wait()
+	won := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && won >= 0:
+			t.Errorf("writers %d and %d both created cond/race.json", won, i)
+		case err == nil:
+			won = i
+		case !errors.Is(err, lakelink.ErrExist):
+			t.Errorf("writer %d: %v, want success or ErrExist", i, err)
+		}
+	}
+	if won < 0 {
+		t.Fatalf("no writer created cond/race.json: %v", errs)
+	}
+	if got := Get(t, l, "cond/race.json"); got != fmt.Sprint("writer ", won) {
+		t.Errorf("cond/race.json = %q, want the winner's %q", got, fmt.Sprint("writer ", won))
+	}
 }

@@ -2,17 +2,18 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/lakelink/lakelink"
 )
 
 // ErrChanged is what a write conditional on an object's version fails
-// with when the object has another version, or is gone.
-var ErrChanged = errors.New("object changed")
+// with when the object has another version, or is gone: lakelink.ErrChanged.
+var ErrChanged = lakelink.ErrChanged
 
 // CreateIfAbsent is Create, but the write is conditional (If-None-Match:
 // *): when an object is at path by the time Close runs, Close returns an

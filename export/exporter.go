@@ -142,6 +142,11 @@ func (e *Exporter) session(ctx context.Context, once bool) error {
 	if e.cfg.Source != "" {
 		st.Source = e.cfg.Source
 	}
+	if allNotStarted(st) {
+		// Every table waits for its initial copy (a new lake, or a resync
+		// of all): the stream's old position means nothing any more.
+		st.Position, st.Pending = 0, 0
+	}
 	if err := e.checkSourceID(ctx, st); err != nil {
 		return err
 	}
@@ -184,6 +189,17 @@ func (e *Exporter) session(ctx context.Context, once bool) error {
 	return e.stream(ctx, st, tables, once)
 }
 
+// allNotStarted reports whether every table of the state waits for its
+// initial copy.
+func allNotStarted(st *State) bool {
+	for _, ts := range st.Tables {
+		if ts.InitialSync != SyncNotStarted {
+			return false
+		}
+	}
+	return true
+}
+
 // checkSourceID refuses a lake whose export came from another instance of
 // the source (a PostgreSQL cluster restored elsewhere, another server
 // behind the same name), and records the instance at the first run.
@@ -196,16 +212,11 @@ func (e *Exporter) checkSourceID(ctx context.Context, st *State) error {
 	if err != nil {
 		return fmt.Errorf("identify the source: %w", err)
 	}
-	fresh := true // every table waits for its initial copy: a resync of all
-	for _, ts := range st.Tables {
-		fresh = fresh && ts.InitialSync == SyncNotStarted
-	}
 	switch {
 	case st.SourceID == id:
-	case st.SourceID == "" || fresh:
+	case st.SourceID == "" || allNotStarted(st):
 		if st.SourceID != "" {
 			e.log.Warn("the source is another instance than before; every table is copied again", slog.String("was", st.SourceID), slog.String("now", id))
-			st.Position, st.Pending = 0, 0
 		}
 		st.SourceID = id
 	default:

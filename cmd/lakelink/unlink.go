@@ -44,9 +44,9 @@ Stop lakelink first: while a running lakelink streams from the slot,
 PostgreSQL can't drop it, and unlink says so and drops nothing.
 
 Afterwards, "lakelink run" of this link into the same lake can't resume:
-the changes made since the unlink were never recorded. Export into a new
-lake (or prefix); or, for PostgreSQL, mark every table for a fresh copy
-with "lakelink resync --table NAME" and run again.`,
+the changes made since the unlink were never recorded, and run refuses and
+says so. Export into a new lake (or prefix), or mark every table for a
+fresh copy with "lakelink resync --table NAME" and run again.`,
 		Example: `  lakelink unlink --source 'postgres://lakelink@db.example.com/app' --lake ./lake
   lakelink unlink --source sqlite:///srv/app.db --lake file:///srv/lake --link crm`,
 		Args: noArgs,

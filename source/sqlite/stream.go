@@ -60,7 +60,9 @@ var errClosed = errors.New("stream closed")
 
 // Stream starts the link's change stream after position from. It fails when
 // from is ahead of the log (a database restored from an older copy) or when
-// changes after from were already acknowledged and trimmed.
+// changes after from were already acknowledged and trimmed (or belong to an
+// earlier log of the link: a new log counts on from the time it was made).
+// From 0, nothing exported yet, it starts at the log's oldest change.
 //
 // Next and Ack may be called from different goroutines. Close ends a Next
 // that is running (it returns an error) and waits for it.
@@ -92,14 +94,14 @@ func (s *Source) Stream(ctx context.Context, link string, from lakelink.Position
 			return err
 		}
 		if uint64(from) > uint64(counter) {
-			return fmt.Errorf("position %d is ahead of the source's last change %d (was the database restored from an older copy?); resync the link", from, counter)
+			return fmt.Errorf("position %d is ahead of the source's last change %d (was the database restored from an older copy, or the link unlinked and linked again?): run lakelink resync --lake LAKE --table NAME for every table of the link: %w", from, counter, lakelink.ErrResync)
 		}
 		first := counter + 1
 		if oldest.Valid {
 			first = oldest.Int64
 		}
-		if int64(from)+1 < first {
-			return fmt.Errorf("position %d is behind the oldest change the source still holds (%d): the changes between were acknowledged and trimmed; resync the link", from, first)
+		if from > 0 && int64(from)+1 < first {
+			return fmt.Errorf("position %d is behind the oldest change the source still holds (%d): the changes between were acknowledged and trimmed: run lakelink resync --lake LAKE --table NAME for every table of the link: %w", from, first, lakelink.ErrResync)
 		}
 		return nil
 	})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/lakelink/lakelink"
 )
@@ -93,6 +94,15 @@ func (s *Source) Track(ctx context.Context, link string, tables []string) error 
 			if _, err := tx.ExecContext(ctx, ddl); err != nil {
 				return err
 			}
+		}
+		// A new log counts on from the current time in microseconds, not
+		// from 1: positions of a link that was unlinked and linked again
+		// stay above every position of its earlier log, so a lake that
+		// holds the earlier export is refused (behind the log's oldest
+		// change) instead of having the new changes taken as old ones.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO main.sqlite_sequence (name, seq) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM main.sqlite_sequence WHERE name = ?)`,
+			n.log(), time.Now().UnixMicro(), n.log()); err != nil {
+			return err
 		}
 		for _, name := range tables {
 			current = name

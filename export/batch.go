@@ -46,7 +46,7 @@ type entry struct {
 type appendBuf struct {
 	data    []byte // records not yet written
 	rows    int64  // records of the batch, written or not
-	flushed int64  // bytes already appended past the committed size (flushPartial)
+	flushed int64  // bytes already appended past the committed size (appendRecords)
 }
 
 // entryOverhead is what an in-place entry costs in memory besides its id
@@ -177,10 +177,10 @@ func (b *batch) addAppend(t *table, c lakelink.Change, modified string, split in
 // to: base itself, or its newest overflow split, or a new split when that
 // one holds split bytes (committed and in the batch).
 func (b *batch) appendTarget(t *table, tb *tableBatch, base string, split int64) string {
-	n := t.splitOf(base)
 	if split <= 0 {
 		return base
 	}
+	n := t.splitOf(base)
 	for {
 		name := cdm.SplitPartitionName(base, n)
 		size := int64(0)

@@ -575,20 +575,29 @@ func (e *Exporter) flushPartial(ctx context.Context, st *State, tables map[strin
 			continue
 		}
 		for _, p := range sortedKeys(tb.appends) {
-			ab := tb.appends[p]
-			if len(ab.data) == 0 {
-				continue
-			}
-			path := cdm.PartitionPath(t.st.Folder, p)
-			if err := appendTo(ctx, e.lake, path, t.st.part(p).Size+ab.flushed, ab.data); err != nil {
+			if err := e.appendRecords(ctx, t, p, tb.appends[p]); err != nil {
 				return err
 			}
-			ab.flushed += int64(len(ab.data))
-			ab.data = nil
 		}
 	}
 	e.log.Debug("flushed part of a large transaction", slog.Int("changes", b.changes), slog.Int64("bytes", b.bytes))
 	b.bytes = 0
+	return nil
+}
+
+// appendRecords appends the records of ab not written yet to the end of
+// partition p, past its committed size and what earlier flushes of the
+// batch wrote there; ab.flushed counts them from then on.
+func (e *Exporter) appendRecords(ctx context.Context, t *table, p string, ab *appendBuf) error {
+	if len(ab.data) == 0 {
+		return nil
+	}
+	path := cdm.PartitionPath(t.st.Folder, p)
+	if err := appendTo(ctx, e.lake, path, t.st.part(p).Size+ab.flushed, ab.data); err != nil {
+		return err
+	}
+	ab.flushed += int64(len(ab.data))
+	ab.data = nil
 	return nil
 }
 
@@ -658,14 +667,11 @@ func (e *Exporter) commit(ctx context.Context, st *State, tables map[string]*tab
 		} else {
 			for _, p := range sortedKeys(tb.appends) {
 				ab := tb.appends[p]
-				ps := t.st.part(p)
-				if len(ab.data) > 0 {
-					path := cdm.PartitionPath(t.st.Folder, p)
-					if err := appendTo(ctx, e.lake, path, ps.Size+ab.flushed, ab.data); err != nil {
-						return err
-					}
+				if err := e.appendRecords(ctx, t, p, ab); err != nil {
+					return err
 				}
-				ps.Size += ab.flushed + int64(len(ab.data))
+				ps := t.st.part(p)
+				ps.Size += ab.flushed
 				ps.Rows += ab.rows
 				ps.Changed = true
 			}

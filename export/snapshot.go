@@ -148,8 +148,8 @@ func (e *Exporter) writeOptionsets(ctx context.Context, st *State) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", cdm.OptionsetPath, err)
 	}
-	if bytes.Equal(data, e.optionsets) && (e.optionsets != nil || data == nil) {
-		return nil
+	if bytes.Equal(data, e.optionsets) {
+		return nil // unchanged, or still no labels at all (both nil)
 	}
 	if err := writeObject(ctx, e.lake, cdm.OptionsetPath, data); err != nil {
 		return err

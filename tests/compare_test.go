@@ -180,42 +180,16 @@ func (lt *lakeTable) compareRow(p *problems, key string, r lakecheck.Record, row
 func checkInPlace(t testing.TB, lake string, td *tableDef, src map[string][]any, since time.Time) {
 	t.Helper()
 	lt := openLakeTable(t, lake, td, "InPlaceUpdate", granularityOf(td))
-	recs, err := lakecheck.ReadLive(lake, lt.e)
-	if err != nil {
-		t.Fatalf("%s in place: %v", td.name, err)
-	}
 	p := &problems{t: t, what: fmt.Sprintf("%s (in place, %s)", td.name, lake)}
-	seen := map[string]bool{}
-	for _, r := range recs {
-		key, _ := lt.checkCommon(p, r, since)
-		if key == "" {
-			continue
-		}
-		if seen[key] {
-			p.add("key %s: more than one live row", shorten(key, 40))
-			continue
-		}
-		seen[key] = true
-		if f := r.Get("IsDelete"); !f.Null() {
-			p.add("key %s: IsDelete %s in an in-place table", shorten(key, 40), f)
-		}
-		row, ok := src[key]
-		if !ok {
-			p.add("key %s: in the lake (%s) but not in the source", shorten(key, 40), r.File)
-			continue
-		}
+	common := func(r lakecheck.Record) string { key, _ := lt.checkCommon(p, r, since); return key }
+	recs := checkLiveRows(t, p, lake, td.name, lt.e, src, common, func(key string, r lakecheck.Record, row []any) {
 		lt.compareRow(p, key, r, row, false)
 		if part, err := lt.expectedPartition(row); err != nil {
 			p.add("key %s: %v", shorten(key, 40), err)
 		} else if part != "" && r.File != part+".csv" {
 			p.add("key %s: in %s, want partition %s", shorten(key, 40), r.File, part)
 		}
-	}
-	for key := range src {
-		if !seen[key] {
-			p.add("key %s: in the source but not in the lake", shorten(key, 40))
-		}
-	}
+	})
 	p.report()
 	checkSnapshotMatchesLive(t, lt, recs)
 	t.Logf("%s in place (%s): %d rows match the source", td.name, lake, len(recs))
@@ -389,4 +363,45 @@ func splitAppendOnly(t testing.TB, lake, table string, e *lakecheck.Entity, comm
 	}
 	sort.SliceStable(streamed, func(i, j int) bool { return streamed[i].v < streamed[j].v })
 	return copied, streamed, all
+}
+
+// checkLiveRows is what checkInPlace and pgCheckInPlace share: it reads an
+// in-place table's live records and reports, through p, a record whose
+// system fields common rejects (it returns "" for them), a key held twice,
+// IsDelete set, a key in the lake but not in src, and a key of src missing
+// from the lake; every other record goes to check with its source row. It
+// returns the records read.
+func checkLiveRows[R any](t testing.TB, p *problems, lake, table string, e *lakecheck.Entity, src map[string]R, common func(lakecheck.Record) string, check func(key string, r lakecheck.Record, row R)) []lakecheck.Record {
+	t.Helper()
+	recs, err := lakecheck.ReadLive(lake, e)
+	if err != nil {
+		t.Fatalf("%s in place: %v", table, err)
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		key := common(r)
+		if key == "" {
+			continue
+		}
+		if seen[key] {
+			p.add("key %s: more than one live row", shorten(key, 40))
+			continue
+		}
+		seen[key] = true
+		if f := r.Get("IsDelete"); !f.Null() {
+			p.add("key %s: IsDelete %s in an in-place table", shorten(key, 40), f)
+		}
+		row, ok := src[key]
+		if !ok {
+			p.add("key %s: in the lake (%s) but not in the source", shorten(key, 40), r.File)
+			continue
+		}
+		check(key, r, row)
+	}
+	for key := range src {
+		if !seen[key] {
+			p.add("key %s: in the source but not in the lake", shorten(key, 40))
+		}
+	}
+	return recs
 }

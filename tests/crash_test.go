@@ -143,15 +143,10 @@ func TestCrash(t *testing.T) {
 	inCopy, inStream, resyncs := 0, 0, 0
 	for i := 0; i < kills; i++ {
 		aimAtCopy := i < kills/3
-		if aimAtCopy {
-			// The copy of big takes well under a second; once it is done,
-			// a resync makes the next run copy it again.
-			if st := tryReadState(lake); st != nil && st.Tables["big"] != nil && st.Tables["big"].InitialSync == export.SyncCompleted {
-				if code, out := runLakelink(t, dir, 30*time.Second, "resync", "--lake", lakeURL(lake), "--table", "big"); code != 0 {
-					t.Fatalf("lakelink resync: exit %d:\n%s", code, out)
-				}
-				resyncs++
-			}
+		// The copy of big takes well under a second; once it is done, a
+		// resync makes the next run copy it again.
+		if aimAtCopy && recopyBig(t, dir, lake) {
+			resyncs++
 		}
 		p := startLakelink(t, dir, args...)
 		var delay time.Duration

@@ -462,3 +462,32 @@ func bigCopied(lake string) func() bool {
 		return st != nil && st.Tables["big"] != nil && st.Tables["big"].InitialSync == export.SyncCompleted
 	}
 }
+
+// recopyBig marks big for a fresh copy with `lakelink resync` when the
+// folder lake's state says its copy is complete, so that the next run
+// copies it again; it reports whether it did.
+func recopyBig(t testing.TB, dir, lake string) bool {
+	t.Helper()
+	if !bigCopied(lake)() {
+		return false
+	}
+	if code, out := runLakelink(t, dir, 30*time.Second, "resync", "--lake", lakeURL(lake), "--table", "big"); code != 0 {
+		t.Fatalf("lakelink resync: exit %d:\n%s", code, out)
+	}
+	return true
+}
+
+// ordersSource makes, in a new work folder, a SQLite database with the
+// orders table of exactTables, and a seeded generator for a workload on it.
+// The lakelink binary is built.
+func ordersSource(t *testing.T) (dir, dbPath string, db *sql.DB, orders *tableDef, g *gen) {
+	t.Helper()
+	g = newGen(testSeed(t))
+	lakelinkBin(t)
+	dir = t.TempDir()
+	dbPath = filepath.Join(dir, "app.db")
+	db = openDB(t, dbPath)
+	orders, _, _ = exactTables()
+	mustExec(t, db, orders.ddl())
+	return dir, dbPath, db, orders, g
+}

@@ -38,15 +38,9 @@ func TestSingleWriter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: runs the binary and waits out a lease")
 	}
-	seed := testSeed(t)
-	lakelinkBin(t)
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "app.db")
-	db := openDB(t, dbPath)
-	orders, _, _ := exactTables()
-	mustExec(t, db, orders.ddl())
+	dir, dbPath, db, orders, g := ordersSource(t)
 	ctx := ctxTimeout(t, 4*time.Minute)
-	w := newWorkload(db, newGen(seed), orders)
+	w := newWorkload(db, g, orders)
 	for w.changes < 500 {
 		if err := w.tx(ctx, 50, nil, true); err != nil {
 			t.Fatalf("seed rows: %v", err)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lakelink/lakelink/export"
 	"github.com/lakelink/lakelink/lease"
 )
 
@@ -152,13 +151,8 @@ func TestPGCrash(t *testing.T) {
 	inCopy, inStream, resyncs := 0, 0, 0
 	for i := 0; i < kills; i++ {
 		aimAtCopy := i < kills/3
-		if aimAtCopy {
-			if st := tryReadState(lake); st != nil && st.Tables["big"] != nil && st.Tables["big"].InitialSync == export.SyncCompleted {
-				if code, out := runLakelink(t, dir, 30*time.Second, "resync", "--lake", lakeURL(lake), "--table", "big"); code != 0 {
-					t.Fatalf("lakelink resync: exit %d:\n%s", code, out)
-				}
-				resyncs++
-			}
+		if aimAtCopy && recopyBig(t, dir, lake) {
+			resyncs++
 		}
 		p := startLakelink(t, dir, args...)
 		var delay time.Duration

@@ -1051,30 +1051,9 @@ func (lt *pgLakeTable) diff(r lakecheck.Record, row pgRow, orNull bool) string {
 func pgCheckInPlace(t testing.TB, lake string, td *pgTable, src map[string]pgRow, since time.Time) {
 	t.Helper()
 	lt := openPGLakeTable(t, lake, td, "InPlaceUpdate")
-	recs, err := lakecheck.ReadLive(lake, lt.e)
-	if err != nil {
-		t.Fatalf("%s in place: %v", td.name, err)
-	}
 	p := &problems{t: t, what: fmt.Sprintf("%s (in place, %s)", td.name, lake)}
-	seen := map[string]bool{}
-	for _, r := range recs {
-		key, _ := lt.common(p, r, since)
-		if key == "" {
-			continue
-		}
-		if seen[key] {
-			p.add("key %s: more than one live row", shorten(key, 40))
-			continue
-		}
-		seen[key] = true
-		if f := r.Get("IsDelete"); !f.Null() {
-			p.add("key %s: IsDelete %s in an in-place table", shorten(key, 40), f)
-		}
-		row, ok := src[key]
-		if !ok {
-			p.add("key %s: in the lake (%s) but not in the source", shorten(key, 40), r.File)
-			continue
-		}
+	common := func(r lakecheck.Record) string { key, _ := lt.common(p, r, since); return key }
+	recs := checkLiveRows(t, p, lake, td.name, lt.e, src, common, func(key string, r lakecheck.Record, row pgRow) {
 		if d := lt.diff(r, row, false); d != "" {
 			p.add("key %s: %s", shorten(key, 40), d)
 		}
@@ -1083,12 +1062,7 @@ func pgCheckInPlace(t testing.TB, lake string, td *pgTable, src map[string]pgRow
 		} else if part == "" && !numberedFileRE.MatchString(r.File) {
 			p.add("key %s: in %s, want a numbered partition", shorten(key, 40), r.File)
 		}
-	}
-	for key := range src {
-		if !seen[key] {
-			p.add("key %s: in the source but not in the lake", shorten(key, 40))
-		}
-	}
+	})
 	p.report()
 	checkSnapshotMatchesLive(t, &lakeTable{e: lt.e}, recs)
 	t.Logf("%s in place (%s): %d rows match the source", td.name, lake, len(recs))

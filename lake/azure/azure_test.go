@@ -297,7 +297,7 @@ func TestReadOnly(t *testing.T) {
 	if _, err := l.CreateIfAbsent(ctx, "b.csv"); err == nil {
 		t.Errorf("CreateIfAbsent on a read-only lake succeeded")
 	}
-	if got := paths(t, l, ""); len(got) != 1 {
+	if got := laketest.Paths(t, l, ""); len(got) != 1 {
 		t.Errorf("after refused writes, List = %q, want [a.csv]", got)
 	}
 	missing := cfg
@@ -360,8 +360,8 @@ func TestAppendMultiBlock(t *testing.T) {
 	}
 	check := func(desc string) {
 		t.Helper()
-		h := hashOf(t, l, "big.csv")
-		if w := sha256.Sum256(want.Bytes()); h != w {
+		h := laketest.Hash(t, l, "big.csv")
+		if w := sha256.Sum256(want.Bytes()); !bytes.Equal(h, w[:]) {
 			t.Fatalf("%s: content differs from what was written (%d bytes)", desc, want.Len())
 		}
 	}
@@ -441,7 +441,7 @@ func TestAppendAfterAbandon(t *testing.T) {
 	if _, err := l.Stat(t.Context(), "x.csv"); !errors.Is(err, lakelink.ErrNotExist) {
 		t.Errorf("Stat of a blob never committed = %v, want ErrNotExist", err)
 	}
-	if got := paths(t, l, ""); len(got) != 0 {
+	if got := laketest.Paths(t, l, ""); len(got) != 0 {
 		t.Errorf("List = %q, want nothing: the blob was never committed", got)
 	}
 	if _, err := l.Append(t.Context(), "x.csv", 5); !errors.Is(err, lakelink.ErrNotExist) {
@@ -557,20 +557,6 @@ func committed(t testing.TB, l *Lake, p string) []string {
 	return ids
 }
 
-func hashOf(t testing.TB, l *Lake, p string) [32]byte {
-	t.Helper()
-	r, err := l.Open(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		t.Fatal(err)
-	}
-	return [32]byte(h.Sum(nil))
-}
-
 // failCred is a token credential that never gets a token.
 type failCred struct{}
 
@@ -648,7 +634,7 @@ func TestMemoryBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hashOf(t, l, "copy.csv")
+	laketest.Hash(t, l, "copy.csv")
 	close(done)
 	wg.Wait()
 	if grew := int64(peak.Load()) - int64(base.HeapInuse); grew > 6*BlockSize {
@@ -656,17 +642,4 @@ func TestMemoryBounded(t *testing.T) {
 	} else {
 		t.Logf("heap in use grew by at most %d MiB", grew>>20)
 	}
-}
-
-func paths(t testing.TB, l *Lake, prefix string) []string {
-	t.Helper()
-	infos, err := l.List(t.Context(), prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, fi := range infos {
-		out = append(out, fi.Path)
-	}
-	return out
 }

@@ -141,16 +141,8 @@ func (w *condWriter) Close() (err error) {
 	}
 	w.closed = true
 	defer os.Remove(w.tmp) // after link(2) or rename, the temp name is gone or an extra link
-	if w.err != nil {
-		w.f.Close()
-		return w.err
-	}
-	if err := w.ctx.Err(); err != nil {
-		w.f.Close()
-		return fmt.Errorf("file: %s abandoned: %w", w.what, err)
-	}
-	if err := errors.Join(w.f.Sync(), w.f.Close()); err != nil {
-		return fmt.Errorf("file: %s: %w", w.what, err)
+	if err := w.finishTemp(); err != nil {
+		return err
 	}
 	unlock, err := lockObject(w.target)
 	if err != nil {

@@ -228,6 +228,24 @@ func (w *writer) Write(p []byte) (int, error) {
 	return n, w.err
 }
 
+// finishTemp ends the writing of the temp file: it fails with the first
+// write error or when the write was abandoned (ctx), and else makes the
+// temp file's bytes durable and closes it.
+func (w *writer) finishTemp() error {
+	if w.err != nil {
+		w.f.Close()
+		return w.err
+	}
+	if err := w.ctx.Err(); err != nil {
+		w.f.Close()
+		return fmt.Errorf("file: %s abandoned: %w", w.what, err)
+	}
+	if err := errors.Join(w.f.Sync(), w.f.Close()); err != nil {
+		return fmt.Errorf("file: %s: %w", w.what, err)
+	}
+	return nil
+}
+
 // Close makes the object visible, durably, or removes the temp file and
 // returns why not.
 func (w *writer) Close() (err error) {
@@ -240,16 +258,8 @@ func (w *writer) Close() (err error) {
 			os.Remove(w.tmp) // after a successful rename this finds nothing
 		}
 	}()
-	if w.err != nil {
-		w.f.Close()
-		return w.err
-	}
-	if err := w.ctx.Err(); err != nil {
-		w.f.Close()
-		return fmt.Errorf("file: %s abandoned: %w", w.what, err)
-	}
-	if err := errors.Join(w.f.Sync(), w.f.Close()); err != nil {
-		return fmt.Errorf("file: %s: %w", w.what, err)
+	if err := w.finishTemp(); err != nil {
+		return err
 	}
 	if err := os.Rename(w.tmp, w.target); err != nil {
 		return fmt.Errorf("file: %s: %w", w.what, err)

@@ -672,12 +672,13 @@ func testCopy(t *testing.T, l lakelink.Lake) {
 	}
 	h := sha256.New()
 	io.Copy(h, io.LimitReader(NewGenerator(2), size-7))
-	if got, want := hashOf(t, l, "big-copy.csv"), h.Sum(nil); !bytes.Equal(got, want) {
+	if got, want := Hash(t, l, "big-copy.csv"), h.Sum(nil); !bytes.Equal(got, want) {
 		t.Errorf("large copy has sha256 %x, want %x", got, want)
 	}
 }
 
-func hashOf(t testing.TB, l lakelink.Lake, p string) []byte {
+// Hash returns the sha256 of the object at p, read as a stream.
+func Hash(t testing.TB, l lakelink.Lake, p string) []byte {
 	t.Helper()
 	r, err := l.Open(t.Context(), p)
 	if err != nil {
@@ -689,6 +690,20 @@ func hashOf(t testing.TB, l lakelink.Lake, p string) []byte {
 		t.Fatalf("read %s: %v", p, err)
 	}
 	return h.Sum(nil)
+}
+
+// Paths lists the paths of the objects under prefix.
+func Paths(t testing.TB, l lakelink.Lake, prefix string) []string {
+	t.Helper()
+	infos, err := l.List(t.Context(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, fi := range infos {
+		out = append(out, fi.Path)
+	}
+	return out
 }
 
 // write creates the object at p with the bytes of r.

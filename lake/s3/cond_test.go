@@ -51,12 +51,12 @@ func TestConditional(t *testing.T) {
 			if err := write(l.CreateIfVersion(ctx, p, v1)); err != nil {
 				t.Fatalf("CreateIfVersion with the current version: %v", err)
 			}
-			want := hashOf(t, l, p)
+			want := laketest.Hash(t, l, p)
 			seed = 4
 			if err := write(l.CreateIfVersion(ctx, p, v1)); !errors.Is(err, s3.ErrChanged) {
 				t.Errorf("CreateIfVersion with a stale version = %v, want ErrChanged", err)
 			}
-			if got := hashOf(t, l, p); !bytes.Equal(got, want) {
+			if got := laketest.Hash(t, l, p); !bytes.Equal(got, want) {
 				t.Errorf("a failed conditional write changed the object")
 			}
 			if err := write(l.CreateIfVersion(ctx, "missing-"+tt.name, v1)); !errors.Is(err, s3.ErrChanged) {

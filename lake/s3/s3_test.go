@@ -104,7 +104,7 @@ func TestConformanceBucketRoot(t *testing.T) {
 		l.Close()
 	}
 	laketest.Put(t, l, "tbl/2021.csv", "1,a\n")
-	if got := paths(t, l, ""); strings.Join(got, " ") != "model.json tbl/2021.csv" {
+	if got := laketest.Paths(t, l, ""); strings.Join(got, " ") != "model.json tbl/2021.csv" {
 		t.Errorf("List = %q", got)
 	}
 	if got, want := l.URL("tbl/2021.csv"), "s3://"+cfg.Bucket+"/tbl/2021.csv"; got != want {
@@ -123,10 +123,10 @@ func TestListPages(t *testing.T) {
 		want = append([]string{p}, want...)
 	}
 	laketest.Put(t, l, "other.csv", "x")
-	if got := paths(t, l, "tbl/"); strings.Join(got, " ") != strings.Join(want, " ") {
+	if got := laketest.Paths(t, l, "tbl/"); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("List(tbl/) over pages of 3 = %q, want %q", got, want)
 	}
-	if got := paths(t, l, ""); len(got) != 11 {
+	if got := laketest.Paths(t, l, ""); len(got) != 11 {
 		t.Errorf("List over pages of 3 has %d objects, want 11", len(got))
 	}
 }
@@ -301,7 +301,7 @@ func TestAppendPartCopy(t *testing.T) {
 	if fi, err := l.Stat(ctx, "tbl/1.csv"); err != nil || fi.Size != size {
 		t.Errorf("after appends, Stat = %+v, %v, want size %d", fi, err, size)
 	}
-	if got := hashOf(t, l, "tbl/1.csv"); !bytes.Equal(got, want.Sum(nil)) {
+	if got := laketest.Hash(t, l, "tbl/1.csv"); !bytes.Equal(got, want.Sum(nil)) {
 		t.Errorf("after appends the object differs from what was written")
 	}
 	// A canceled Append leaves the object as it was, and no upload behind.
@@ -315,7 +315,7 @@ func TestAppendPartCopy(t *testing.T) {
 	if err := a.Close(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Close after cancel = %v, want context.Canceled", err)
 	}
-	if got := hashOf(t, l, "tbl/1.csv"); !bytes.Equal(got, want.Sum(nil)) {
+	if got := laketest.Hash(t, l, "tbl/1.csv"); !bytes.Equal(got, want.Sum(nil)) {
 		t.Errorf("after a canceled append the object changed")
 	}
 	noUploads(t, l)
@@ -341,7 +341,7 @@ func TestCopyPrefixPartCopy(t *testing.T) {
 		}
 		want := sha256.New()
 		io.Copy(want, io.LimitReader(laketest.NewGenerator(5), n))
-		if got := hashOf(t, l, "snap/dst.csv"); !bytes.Equal(got, want.Sum(nil)) {
+		if got := laketest.Hash(t, l, "snap/dst.csv"); !bytes.Equal(got, want.Sum(nil)) {
 			t.Errorf("Copy of %d bytes differs from the source's first %d bytes", n, n)
 		}
 	}
@@ -384,33 +384,6 @@ func noUploads(t testing.TB, l *s3.Lake) {
 	}
 }
 
-func hashOf(t testing.TB, l lakelink.Lake, p string) []byte {
-	t.Helper()
-	r, err := l.Open(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		t.Fatalf("read %s: %v", p, err)
-	}
-	return h.Sum(nil)
-}
-
-func paths(t testing.TB, l lakelink.Lake, prefix string) []string {
-	t.Helper()
-	infos, err := l.List(t.Context(), prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, fi := range infos {
-		out = append(out, fi.Path)
-	}
-	return out
-}
-
 // TestDeleteFolder deletes a "folder", which is not an object: nothing
 // happens to the objects below it.
 func TestDeleteFolder(t *testing.T) {
@@ -421,7 +394,7 @@ func TestDeleteFolder(t *testing.T) {
 			t.Errorf("Delete(%q), a folder, = %v, want nil", p, err)
 		}
 	}
-	if got := paths(t, l, ""); strings.Join(got, " ") != "dir/sub/a.csv" {
+	if got := laketest.Paths(t, l, ""); strings.Join(got, " ") != "dir/sub/a.csv" {
 		t.Errorf("after deleting folders, List = %q, want [dir/sub/a.csv]", got)
 	}
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/lakelink/lakelink"
@@ -15,16 +14,12 @@ import (
 // counter, which only grows.
 func (s *Source) Tail(ctx context.Context, link string) (lakelink.Position, error) {
 	n := names{link: link}
-	var seq sql.NullInt64
+	var seq int64
 	err := s.read(ctx, nil, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT seq FROM main.sqlite_sequence WHERE name = ?`, n.log()).Scan(&seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		return err
+		return tx.QueryRowContext(ctx, `SELECT coalesce((SELECT seq FROM main.sqlite_sequence WHERE name = ?), 0)`, n.log()).Scan(&seq)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: end of the change log of link %q: %w", link, err)
 	}
-	return lakelink.Position(seq.Int64), nil
+	return lakelink.Position(seq), nil
 }

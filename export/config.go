@@ -51,6 +51,14 @@ type Config struct {
 	// place. 0 takes the lake's advice (a lake with a SplitSize method),
 	// else no splits.
 	SplitBytes int64
+	// TableScanInterval is how often a link that exports every table (no
+	// Tables) looks for tables the source has gained; each new table that
+	// can be linked is tracked and copied in the background while the
+	// others keep streaming (10 s; negative: never).
+	TableScanInterval time.Duration
+	// SpoolDir is the local folder where the changes of a table whose copy
+	// runs in the background wait (the system's temporary folder).
+	SpoolDir string
 	// IdleExit, for RunOnce, is how long the stream must stay quiet before
 	// the export counts as caught up (500 ms).
 	IdleExit time.Duration
@@ -80,6 +88,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxBatchBytes <= 0 {
 		c.MaxBatchBytes = 32 << 20
+	}
+	if c.TableScanInterval == 0 {
+		c.TableScanInterval = 10 * time.Second
 	}
 	if c.IdleExit <= 0 {
 		c.IdleExit = 500 * time.Millisecond

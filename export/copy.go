@@ -3,6 +3,7 @@ package export
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,20 +13,50 @@ import (
 	"github.com/lakelink/lakelink/cdm"
 )
 
-// copyTable writes a table's initial copy: a consistent snapshot of its
-// rows, routed to partitions, each partition file written whole. A copy cut
-// short by a crash starts again from scratch: its files are never named by
-// the state until the copy is complete.
-func (e *Exporter) copyTable(ctx context.Context, st *State, t *table) (err error) {
-	ts := t.st
-	log := e.log.With(slog.String("table", ts.Source))
-	ts.InitialSync = SyncInProgress
+// copyTable writes a table's initial copy before the stream starts, and
+// records it in the state. A copy cut short by a crash starts again from
+// scratch: its files are never named by the state until the copy is
+// complete.
+func (e *Exporter) copyTable(ctx context.Context, st *State, t *table) error {
+	t.st.InitialSync = SyncInProgress
 	if err := writeState(ctx, e.lake, st); err != nil {
 		return err
 	}
 	if err := e.writeModel(ctx, st); err != nil {
 		return err
 	}
+	if err := e.copyRows(ctx, t); err != nil {
+		var ve copyValueError
+		if errors.As(err, &ve) {
+			return e.copyFailed(ctx, st, t, ve.err)
+		}
+		return err
+	}
+	if err := writeState(ctx, e.lake, st); err != nil {
+		return err
+	}
+	return e.writeModel(ctx, st)
+}
+
+// copyValueError is a value the copy can't export: it stops the table, not
+// the link.
+type copyValueError struct{ err error }
+
+func (c copyValueError) Error() string { return c.err.Error() }
+func (c copyValueError) Unwrap() error { return c.err }
+
+// copyRows writes t's initial copy: a consistent snapshot of its rows,
+// routed to partitions, each partition file written whole, and the table
+// metadata files. It records the result in t.st (columns, partitions, rows,
+// copy position, initial sync completed) but writes neither the state nor
+// model.json, and touches nothing outside the table's folder: a copy in
+// the background (a table added to a running link) works on a private
+// table while the stream goes on. A value it can't export is returned as
+// a copyValueError.
+func (e *Exporter) copyRows(ctx context.Context, t *table) (err error) {
+	ts := t.st
+	log := e.log.With(slog.String("table", ts.Source))
+	ts.InitialSync = SyncInProgress
 	// Files of an earlier copy that did not finish.
 	objs, err := e.lake.List(ctx, ts.Folder+"/")
 	if err != nil {
@@ -56,7 +87,7 @@ func (e *Exporter) copyTable(ctx context.Context, st *State, t *table) (err erro
 	def := snap.Table()
 	fresh := len(ts.Columns) == 0
 	if _, err := t.setDefinition(def); err != nil {
-		return e.copyFailed(ctx, st, t, err)
+		return copyValueError{err}
 	}
 	if fresh {
 		ts.Initial = len(ts.Columns)
@@ -133,12 +164,12 @@ func (e *Exporter) copyTable(ctx context.Context, st *State, t *table) (err erro
 		batch.rows = batch.rows[1:]
 		buf, err = t.encodeID(buf[:0], row)
 		if err != nil {
-			return e.copyFailed(ctx, st, t, err)
+			return copyValueError{err}
 		}
 		idLen := len(buf)
 		part, err := t.partitionOf(row, buf[:idLen])
 		if err != nil {
-			return e.copyFailed(ctx, st, t, err)
+			return copyValueError{err}
 		}
 		buf = append(buf, ',')
 		buf = cdm.AppendString(buf, modified)
@@ -146,7 +177,7 @@ func (e *Exporter) copyTable(ctx context.Context, st *State, t *table) (err erro
 		buf = cdm.AppendString(buf, modified)
 		buf, err = t.encodeRest(buf, row, pos, false, buf[:idLen])
 		if err != nil {
-			return e.copyFailed(ctx, st, t, err)
+			return copyValueError{err}
 		}
 		pw, err := open(part)
 		if err != nil {
@@ -186,12 +217,6 @@ func (e *Exporter) copyTable(ctx context.Context, st *State, t *table) (err erro
 	ts.InitialSyncCompleted = lakelink.Now()
 	ts.LastCommit = ts.InitialSyncCompleted
 	if err := e.writeTableMeta(ctx, ts); err != nil {
-		return err
-	}
-	if err := writeState(ctx, e.lake, st); err != nil {
-		return err
-	}
-	if err := e.writeModel(ctx, st); err != nil {
 		return err
 	}
 	d := time.Since(start)

@@ -269,25 +269,9 @@ func (e *Exporter) linkTables(ctx context.Context, st *State) (map[string]*table
 	names := make([]string, 0, len(settings))
 	for _, s := range settings {
 		ti := byName[s.Name]
-		folder, _ := cdm.TableFolder(ti.Name)
-		if other, dup := folders[folder]; dup {
-			return nil, permanent(fmt.Errorf("tables %q and %q would both be written to folder %q: link only one of them", other, ti.Name, folder))
-		}
-		folders[folder] = ti.Name
-		ts := st.Tables[ti.Name]
-		if ts == nil {
-			rs, err := resolveSettings(ti.Table, s, e.cfg.Defaults)
-			if err != nil {
-				return nil, permanent(err)
-			}
-			ts = &TableState{
-				Source: ti.Name, Folder: folder, Mode: rs.Mode, Partition: rs.Partition, CreatedOn: rs.CreatedOn,
-				InitialSync: SyncNotStarted, Partitions: map[string]*PartState{},
-			}
-			if ts.CreatedOn == "" {
-				ts.Partition = ""
-			}
-			st.Tables[ti.Name] = ts
+		ts, err := e.tableState(st, ti, s, folders)
+		if err != nil {
+			return nil, permanent(err)
 		}
 		tables[ti.Name] = &table{st: ts, created: -1, link: e.cfg.Link}
 		names = append(names, ti.Name)
@@ -300,6 +284,34 @@ func (e *Exporter) linkTables(ctx context.Context, st *State) (map[string]*table
 		return nil, fmt.Errorf("install change tracking: %w", err)
 	}
 	return tables, nil
+}
+
+// tableState returns the state of a linked table, made from its settings
+// when the link has none yet. folders holds the folder of each table
+// linked so far, and gains this one's: two tables whose names make the
+// same folder are refused.
+func (e *Exporter) tableState(st *State, ti lakelink.TableInfo, s lakelink.TableSettings, folders map[string]string) (*TableState, error) {
+	folder, _ := cdm.TableFolder(ti.Name)
+	if other, dup := folders[folder]; dup {
+		return nil, fmt.Errorf("tables %q and %q would both be written to folder %q: link only one of them", other, ti.Name, folder)
+	}
+	folders[folder] = ti.Name
+	if ts := st.Tables[ti.Name]; ts != nil {
+		return ts, nil
+	}
+	rs, err := resolveSettings(ti.Table, s, e.cfg.Defaults)
+	if err != nil {
+		return nil, err
+	}
+	ts := &TableState{
+		Source: ti.Name, Folder: folder, Mode: rs.Mode, Partition: rs.Partition, CreatedOn: rs.CreatedOn,
+		InitialSync: SyncNotStarted, Partitions: map[string]*PartState{},
+	}
+	if ts.CreatedOn == "" {
+		ts.Partition = ""
+	}
+	st.Tables[ti.Name] = ts
+	return ts, nil
 }
 
 // Unlinkable says why a table can't be linked, or "" when it can: the
@@ -410,6 +422,93 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 		b, meta = newBatch(), false
 		return nil
 	}
+	// applySchema makes t's rows follow def; it reports whether the lake's
+	// attributes changed. A change the lake can't follow stops the table.
+	applySchema := func(t *table, def lakelink.Table) (bool, error) {
+		changed, err := t.setDefinition(def)
+		if err != nil {
+			e.failTable(t, b, err)
+			meta = true
+			return false, nil
+		}
+		if changed {
+			e.log.Info("table schema changed", slog.String("table", t.st.Source), slog.Int("columns", len(t.st.Columns)))
+			meta = true
+		}
+		return changed, nil
+	}
+	// addRow adds a row change of t to the batch.
+	addRow := func(t *table, c lakelink.Change) error {
+		if t.def.Columns == nil {
+			return fmt.Errorf("change stream: a %s of table %q came before its schema", c.Op, c.Table)
+		}
+		now := lakelink.Now()
+		if sec := now.Unix(); sec != modifiedSec {
+			modified, modifiedSec = cdm.FormatSinkTime(now), sec
+		}
+		b.noteChange(c.Pos, now)
+		var err error
+		if t.st.Mode == lakelink.ModeInPlace {
+			scratch, err = b.addInPlace(t, c, now, modified, scratch)
+		} else {
+			scratch, err = b.addAppend(t, c, modified, e.cfg.SplitBytes, scratch)
+		}
+		if err != nil {
+			e.failTable(t, b, err)
+			meta = true
+			return nil
+		}
+		t.st.LastPos = c.Pos
+		if b.bytes >= e.cfg.MaxBatchBytes {
+			// A transaction larger than a batch: its data goes out now,
+			// its commit at its end.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+			err := e.flushPartial(fctx, st, tables, b, repairUntil > 0 && b.first <= repairUntil)
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Tables added to the running link are copied in the background.
+	bg := e.newBackground()
+	defer bg.stop()
+	// atBoundaryWork publishes the background copies that are done and
+	// looks for new tables when it is time; it runs between transactions.
+	atBoundaryWork := func() error {
+		for name, cerr := range bg.finished() {
+			var ve copyValueError
+			switch {
+			case errors.As(cerr, &ve):
+				bg.copies[name].spool.close()
+				delete(bg.copies, name)
+				e.failTable(tables[name], b, ve.err)
+				tables[name].st.Error += fmt.Sprintf("; once the source is fixed, run lakelink resync --lake LAKE --table %s", name)
+				meta = true
+				continue
+			case cerr != nil:
+				return fmt.Errorf("copy of added table %q: %w", name, cerr)
+			}
+			if _, err := bg.adopt(tables, name, addRow, func(t *table, def lakelink.Table) error {
+				_, err := applySchema(t, def)
+				return err
+			}); err != nil {
+				return err
+			}
+			meta = true
+			if err := commit(ctx); err != nil {
+				return err
+			}
+			if err := e.snapshot(ctx, st, tables); err != nil {
+				return err
+			}
+		}
+		if bg.scanDue(once) {
+			return bg.scan(ctx, st, tables)
+		}
+		return nil
+	}
 	// Once: where the source's committed changes reach now.
 	var tail lakelink.Position
 	tailer, hasTail := e.src.(lakelink.Tailer)
@@ -449,6 +548,11 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 					return err
 				}
 			}
+			if atBoundary {
+				if err := atBoundaryWork(); err != nil {
+					return err
+				}
+			}
 			if !pending() {
 				if reachedTail() {
 					return e.snapshot(ctx, st, tables)
@@ -476,10 +580,6 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 		if b.start.IsZero() {
 			b.start = idleSince
 		}
-		now := lakelink.Now()
-		if sec := now.Unix(); sec != modifiedSec {
-			modified, modifiedSec = cdm.FormatSinkTime(now), sec
-		}
 		switch c.Op {
 		case lakelink.OpCommit:
 			atBoundary = true
@@ -494,60 +594,47 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 					return e.snapshot(ctx, st, tables)
 				}
 			}
+			if err := atBoundaryWork(); err != nil {
+				return err
+			}
 			continue
 		case lakelink.OpSchema:
+			if held, err := bg.hold(c); held || err != nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			t := tables[c.Table]
 			if t == nil || t.st.Error != "" || c.Schema == nil {
 				continue
 			}
-			changed, err := t.setDefinition(*c.Schema)
+			changed, err := applySchema(t, *c.Schema)
 			if err != nil {
-				e.failTable(t, b, err)
-				meta = true
-				continue
+				return err
 			}
-			if changed {
-				e.log.Info("table schema changed", slog.String("table", t.st.Source), slog.Int("columns", len(t.st.Columns)))
-				meta = true
-				// The new attributes reach model.json at once, before the
-				// rows that need them.
-				if atBoundary {
-					if err := commit(ctx); err != nil {
-						return err
-					}
+			// The new attributes reach model.json at once, before the rows
+			// that need them.
+			if changed && atBoundary {
+				if err := commit(ctx); err != nil {
+					return err
 				}
 			}
 			continue
 		}
 		atBoundary = false
+		if held, err := bg.hold(c); held || err != nil {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		t := tables[c.Table]
 		if t == nil || t.st.Error != "" || c.Pos <= t.st.CopyPosition {
 			continue
 		}
-		if t.def.Columns == nil {
-			return fmt.Errorf("change stream: a %s of table %q came before its schema", c.Op, c.Table)
-		}
-		b.noteChange(c.Pos, now)
-		if t.st.Mode == lakelink.ModeInPlace {
-			scratch, err = b.addInPlace(t, c, now, modified, scratch)
-		} else {
-			scratch, err = b.addAppend(t, c, modified, e.cfg.SplitBytes, scratch)
-		}
-		if err != nil {
-			e.failTable(t, b, err)
-			meta = true
-			continue
-		}
-		t.st.LastPos = c.Pos
-		if b.bytes >= e.cfg.MaxBatchBytes {
-			// A transaction larger than a batch: its data goes out now,
-			// its commit at its end.
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
-			err := e.flushPartial(fctx, st, tables, b, repairUntil > 0 && b.first <= repairUntil)
-			cancel()
-			if err != nil {
-				return err
-			}
+		if err := addRow(t, c); err != nil {
+			return err
 		}
 	}
 }

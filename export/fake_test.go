@@ -22,6 +22,11 @@ type fakeSource struct {
 	// txnPos gives every change of a transaction its commit's position,
 	// as PostgreSQL does, instead of a position of its own.
 	txnPos bool
+	// gates holds, by table, a channel that a copy of the table waits for
+	// after its first row, so that a test can change the source while a
+	// copy is under way.
+	gates map[string]chan struct{}
+	snaps map[string]int // copies started, by table
 }
 
 type fakeTable struct {
@@ -155,9 +160,14 @@ func (f *fakeSource) Snapshot(ctx context.Context, link, table string) (lakelink
 	def, rows := f.current(table)
 	f.mu.Lock()
 	pos := f.pos
+	gate := f.gates[table]
+	if f.snaps == nil {
+		f.snaps = map[string]int{}
+	}
+	f.snaps[table]++
 	f.mu.Unlock()
 	sort.Slice(rows, func(i, j int) bool { return keyText(&def, rows[i]) < keyText(&def, rows[j]) })
-	return &fakeSnapshot{def: def, rows: rows, pos: pos}, nil
+	return &fakeSnapshot{def: def, rows: rows, pos: pos, gate: gate}, nil
 }
 
 func (f *fakeSource) Stream(ctx context.Context, link string, from lakelink.Position) (lakelink.Stream, error) {
@@ -172,6 +182,7 @@ type fakeSnapshot struct {
 	rows [][]lakelink.Value
 	pos  lakelink.Position
 	i    int
+	gate chan struct{}
 }
 
 func (s *fakeSnapshot) Table() lakelink.Table       { return s.def }
@@ -180,6 +191,9 @@ func (s *fakeSnapshot) Close() error                { return nil }
 func (s *fakeSnapshot) Next() ([]lakelink.Value, error) {
 	if s.i >= len(s.rows) {
 		return nil, io.EOF
+	}
+	if s.i == 1 && s.gate != nil {
+		<-s.gate
 	}
 	s.i++
 	return s.rows[s.i-1], nil

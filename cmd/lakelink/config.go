@@ -50,6 +50,10 @@ type LinkConfig struct {
 	// SnapshotRetention is how many snapshot generations of each partition
 	// are kept.
 	SnapshotRetention int `yaml:"snapshot_retention,omitempty"`
+	// TableScanInterval is how often a link without tables looks for
+	// tables the source has gained, to add them while it runs ("10s";
+	// "0s": never).
+	TableScanInterval string `yaml:"table_scan_interval,omitempty"`
 }
 
 // linkSpec is one link ready to run, from a Config or from flags.
@@ -59,6 +63,7 @@ type linkSpec struct {
 	CommitInterval    time.Duration
 	SnapshotInterval  time.Duration
 	SnapshotRetention int
+	TableScanInterval time.Duration // negative: never
 }
 
 // Defaults of a link.
@@ -67,6 +72,7 @@ const (
 	defaultCommitInterval    = time.Second
 	defaultSnapshotInterval  = time.Hour
 	defaultSnapshotRetention = 5
+	defaultTableScanInterval = 10 * time.Second
 )
 
 // loadConfig reads, expands, defaults and validates a config file.
@@ -189,6 +195,9 @@ func (c *Config) setDefaults() {
 		if l.SnapshotRetention == 0 {
 			l.SnapshotRetention = defaultSnapshotRetention
 		}
+		if l.TableScanInterval == "" {
+			l.TableScanInterval = defaultTableScanInterval.String()
+		}
 	}
 }
 
@@ -242,11 +251,23 @@ func (c *Config) validate() error {
 		if d, err := time.ParseDuration(l.SnapshotInterval); err != nil || d <= 0 {
 			return fmt.Errorf("%s.snapshot_interval: %q is not a positive duration such as 1h or 15m", at, l.SnapshotInterval)
 		}
+		if d, err := time.ParseDuration(l.TableScanInterval); err != nil || d < 0 {
+			return fmt.Errorf("%s.table_scan_interval: %q is not a duration such as 10s, or 0s for never", at, l.TableScanInterval)
+		}
 		if l.SnapshotRetention < 1 {
 			return fmt.Errorf("%s.snapshot_retention: %d; keep at least 1 generation", at, l.SnapshotRetention)
 		}
 	}
 	return nil
+}
+
+// scanInterval turns a user's table scan interval (0: never) into
+// export.Config's (negative: never).
+func scanInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // specs returns the links of a validated config, ready to run.
@@ -255,7 +276,8 @@ func (c *Config) specs() []linkSpec {
 	for _, l := range c.Links {
 		ci, _ := time.ParseDuration(l.CommitInterval)
 		si, _ := time.ParseDuration(l.SnapshotInterval)
-		specs = append(specs, linkSpec{Link: l.Link, CommitInterval: ci, SnapshotInterval: si, SnapshotRetention: l.SnapshotRetention})
+		scan, _ := time.ParseDuration(l.TableScanInterval)
+		specs = append(specs, linkSpec{Link: l.Link, CommitInterval: ci, SnapshotInterval: si, SnapshotRetention: l.SnapshotRetention, TableScanInterval: scanInterval(scan)})
 	}
 	return specs
 }

@@ -35,6 +35,7 @@ links:
     commit_interval: 2s
     snapshot_interval: 15m
     snapshot_retention: 3
+    table_scan_interval: 0s
   - name: shop
     source: /srv/shop.db
     lake: /srv/lake/shop
@@ -49,11 +50,11 @@ links:
 				{Name: "account", Mode: "in-place", Partition: "month", CreatedOn: "created_at"},
 				{Name: "note", Mode: "append-only"},
 			}},
-			CommitInterval: 2 * time.Second, SnapshotInterval: 15 * time.Minute, SnapshotRetention: 3,
+			CommitInterval: 2 * time.Second, SnapshotInterval: 15 * time.Minute, SnapshotRetention: 3, TableScanInterval: -1,
 		},
 		{
 			Link:           lakelink.Link{Name: "shop", Source: "/srv/shop.db", Lake: "/srv/lake/shop"},
-			CommitInterval: time.Second, SnapshotInterval: time.Hour, SnapshotRetention: 5,
+			CommitInterval: time.Second, SnapshotInterval: time.Hour, SnapshotRetention: 5, TableScanInterval: 10 * time.Second,
 		},
 	}
 	if diff := cmp.Diff(want, c.specs()); diff != "" {
@@ -110,6 +111,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad commit interval", link("    commit_interval: soon\n"), `links[0].commit_interval: "soon"`},
 		{"negative snapshot interval", link("    snapshot_interval: -1h\n"), `links[0].snapshot_interval: "-1h"`},
 		{"bad retention", link("    snapshot_retention: -2\n"), "links[0].snapshot_retention: -2"},
+		{"bad table scan interval", link("    table_scan_interval: -5s\n"), `links[0].table_scan_interval: "-5s"`},
 		{"unset variable", "links:\n  - name: a\n    source: ${NOPE}/a.db\n    lake: /l\n", "links[0].source: environment variable NOPE is not set"},
 		{"unset variable in a table", link("    tables:\n      - name: ${T}\n"), "links[0].tables[0].name: environment variable T"},
 		{"not YAML", "links: [", "yaml"},

@@ -1,7 +1,8 @@
 // Package sourcetest is the conformance suite every lakelink.Source passes:
 // Tables and Track on a table without a key, a snapshot then a stream with no
 // gap and no duplicate, every operation in order, resuming after the last
-// Ack, a schema change while streaming, and values of the portable kinds.
+// Ack, a schema change while streaming, values of the portable kinds, and a
+// table tracked while the link's stream runs (copied while it streams).
 //
 // The suite's SQL is portable between SQLite and PostgreSQL. Every subtest
 // uses its own database from the harness, and its own random table and link
@@ -47,6 +48,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ResumeAfterAck", func(t *testing.T) { t.Parallel(); testResumeAfterAck(t, h) })
 	t.Run("SchemaChange", func(t *testing.T) { t.Parallel(); testSchemaChange(t, h) })
 	t.Run("Values", func(t *testing.T) { t.Parallel(); testValues(t, h) })
+	t.Run("TrackWhileStreaming", func(t *testing.T) { t.Parallel(); testTrackWhileStreaming(t, h) })
 }
 
 // Name returns a random lower-case identifier with the prefix, for tables
@@ -162,24 +164,14 @@ func testSnapshotThenStream(t *testing.T, h Harness) {
 	if names := columnNames(&tab); !cmp.Equal(names, []string{"id", "name", "n"}) || !cmp.Equal(tab.Key, []int{0}) {
 		t.Fatalf("Snapshot.Table() columns %v key %v; want [id name n] key [0]", names, tab.Key)
 	}
-	state := map[int64]map[string]lakelink.Value{}
-	for i := 0; ; i++ {
-		row, err := sn.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("Snapshot.Next: %v", err)
-		}
-		vals := named(&tab, row)
-		state[vals["id"].(int64)] = vals
+	state := readRows(t, sn, func(i int) {
 		if i == 0 {
 			// Changed while the copy is read: on the stream, not in it.
 			exec(t, "UPDATE "+table+" SET n = 31 WHERE id = 3")
 			exec(t, "INSERT INTO "+table+" VALUES (7, 'g', 70)")
 			exec(t, "DELETE FROM "+table+" WHERE id = 4")
 		}
-	}
+	})
 	pos := sn.Position()
 	if err := sn.Close(); err != nil {
 		t.Fatalf("Snapshot.Close: %v", err)
@@ -431,6 +423,93 @@ const opUpsert lakelink.Op = 0
 type want struct {
 	Op   lakelink.Op
 	Vals map[string]lakelink.Value
+}
+
+// testTrackWhileStreaming: a table tracked while the link's stream runs,
+// then copied, has every change after its copy's position on that same
+// stream, after a schema, exactly once and in order, while the other
+// tables' changes go on.
+func testTrackWhileStreaming(t *testing.T, h Harness) {
+	src, exec := h.Open(t)
+	ctx := context.Background()
+	first, added, link := Name("a"), Name("b"), Name("link")
+	pos := setup(t, src, exec, first, link)
+	p := startPump(t, stream(t, src, link, pos))
+	exec(t, "INSERT INTO "+first+" VALUES (1, 'x', 1)")
+	checkRows(t, p.rows(t, 1), []want{{lakelink.OpInsert, row3(1, "x", 1)}})
+
+	exec(t, "CREATE TABLE "+added+rowsTable)
+	exec(t, "INSERT INTO "+added+" VALUES (1, 'a', 10), (2, 'b', 20)")
+	if err := src.Track(ctx, link, []string{added}); err != nil {
+		t.Fatalf("Track while streaming: %v", err)
+	}
+	exec(t, "UPDATE "+added+" SET n = 11 WHERE id = 1") // tracked, before the copy
+	sn, err := src.Snapshot(ctx, link, added)
+	if err != nil {
+		t.Fatalf("Snapshot while streaming: %v", err)
+	}
+	state := readRows(t, sn, nil)
+	copyPos := sn.Position()
+	sn.Close()
+	if diff := cmp.Diff(map[int64]map[string]lakelink.Value{1: row3(1, "a", 11), 2: row3(2, "b", 20)}, state); diff != "" {
+		t.Fatalf("copy of the table tracked while streaming (-want +got):\n%s", diff)
+	}
+	exec(t, "INSERT INTO "+added+" VALUES (3, 'c', 30)")
+	exec(t, "UPDATE "+added+" SET n = 21 WHERE id = 2")
+	exec(t, "DELETE FROM "+added+" WHERE id = 1")
+	exec(t, "INSERT INTO "+first+" VALUES (2, 'y', 2)")
+
+	// The stream may carry changes of the added table at or before the
+	// copy's position (the engine skips them); those after it are the rest.
+	var after, others []rowChange
+	deadline := time.Now().Add(wait)
+	for len(after) < 3 || len(others) < 1 {
+		c, ok := p.next(t, time.Until(deadline))
+		if !ok {
+			t.Fatalf("within %v: %d changes of %s after its copy, %d of %s; want 3 and 1:\n%s", wait, len(after), added, len(others), first, describe(append(after, others...)))
+		}
+		if c.Op == lakelink.OpSchema || c.Op == lakelink.OpCommit {
+			continue
+		}
+		rc := rowChange{Change: c, Vals: named(p.schemas[c.Table], c.Row), Schema: p.schemas[c.Table]}
+		switch {
+		case c.Table == first:
+			others = append(others, rc)
+		case c.Table == added && c.Pos > copyPos:
+			after = append(after, rc)
+		case c.Table != added:
+			t.Fatalf("change of an unknown table %q", c.Table)
+		}
+	}
+	checkRows(t, after, []want{
+		{lakelink.OpInsert, row3(3, "c", 30)},
+		{lakelink.OpUpdate, row3(2, "b", 21)},
+		{lakelink.OpDelete, row3(1, "a", 11)},
+	})
+	checkRows(t, others, []want{{lakelink.OpInsert, row3(2, "y", 2)}})
+	p.quiet(t, 300*time.Millisecond)
+}
+
+// readRows reads a snapshot of a table of rowsTable's shape to its end, by
+// id, calling during (when not nil) after each row.
+func readRows(t *testing.T, sn lakelink.Snapshot, during func(i int)) map[int64]map[string]lakelink.Value {
+	t.Helper()
+	tab := sn.Table()
+	state := map[int64]map[string]lakelink.Value{}
+	for i := 0; ; i++ {
+		row, err := sn.Next()
+		if err == io.EOF {
+			return state
+		}
+		if err != nil {
+			t.Fatalf("Snapshot.Next: %v", err)
+		}
+		vals := named(&tab, row)
+		state[vals["id"].(int64)] = vals
+		if during != nil {
+			during(i)
+		}
+	}
 }
 
 func row3(id int64, name string, n int64) map[string]lakelink.Value {

@@ -25,6 +25,7 @@ var rules = []struct {
 	{"source", []string{module + "/lake", module + "/export", module + "/cdm", module + "/cmd"}},
 	{"lake", []string{module + "/source", module + "/export", module + "/cdm", module + "/cmd"}},
 	{"export", []string{module + "/source/", module + "/lake/file", module + "/cmd"}},
+	{"api", []string{module + "/source", module + "/lake", module + "/cdm", module + "/cmd"}},
 }
 
 func TestArchitecture(t *testing.T) {

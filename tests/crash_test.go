@@ -1,10 +1,8 @@
 package tests
 
 import (
-	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -53,12 +51,18 @@ func crashTables() (big, ledger *tableDef) {
 }
 
 // seedFast inserts n rows into a table that is not recorded, without
-// reading them back, in one transaction.
-func seedFast(t testing.TB, w *workload, td *tableDef, n int) {
+// reading them back, in one transaction that runs the statements of
+// before first (a CREATE TABLE, say: the table then appears with its rows).
+func seedFast(t testing.TB, w *workload, td *tableDef, n int, before ...string) {
 	t.Helper()
 	tx, err := w.db.Begin()
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, s := range before {
+		if _, err := tx.Exec(s); err != nil {
+			t.Fatalf("seed %s: %s: %v", td.name, s, err)
+		}
 	}
 	names := make([]string, len(td.cols))
 	marks := make([]string, len(td.cols))
@@ -128,15 +132,7 @@ func TestCrash(t *testing.T) {
 	args := []string{"run", "--source", sourceURL(dbPath), "--lake", lakeURL(lake), "--commit-interval", "500ms", "--snapshot-interval", "2s"}
 
 	// The workload: its own goroutine and connection, until stopped.
-	wctx, stopWorkload := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var werr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		werr = w.run(wctx, 1<<62, 12, 2*time.Millisecond)
-	}()
-	t.Cleanup(func() { stopWorkload(); wg.Wait() })
+	stopWorkload := w.background(t, ctx, 12, 2*time.Millisecond)
 
 	since := time.Now()
 	named := newNamedFiles()
@@ -187,10 +183,8 @@ func TestCrash(t *testing.T) {
 	p := startLakelink(t, dir, args...)
 	waitSynced(t, p, lake, time.Minute, "big", "ledger")
 	time.Sleep(2 * time.Second)
-	stopWorkload()
-	wg.Wait()
-	if werr != nil {
-		t.Fatalf("workload: %v", werr)
+	if err := stopWorkload(); err != nil {
+		t.Fatalf("workload: %v", err)
 	}
 	t.Logf("workload: %d changes after the seed (%d busy retries)", w.changes-seeded, w.busy)
 	p.signal(syscall.SIGTERM)

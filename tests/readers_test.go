@@ -1,10 +1,8 @@
 package tests
 
 import (
-	"context"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -63,15 +61,7 @@ func TestReaders(t *testing.T) {
 	p := startLakelink(t, dir, "run", "--source", sourceURL(dbPath), "--lake", lakeURL(lake), "--commit-interval", "200ms", "--snapshot-interval", "1s")
 	waitSynced(t, p, lake, time.Minute, "live", "feed")
 
-	ctx, stop := context.WithCancel(ctxTimeout(t, 2*time.Minute))
-	var wg sync.WaitGroup
-	var werr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		werr = w.run(ctx, 1<<62, 10, 5*time.Millisecond)
-	}()
-	t.Cleanup(func() { stop(); wg.Wait() })
+	stopWorkload := w.background(t, ctxTimeout(t, 2*time.Minute), 10, 5*time.Millisecond)
 
 	named := newNamedFiles()
 	maxGen := 0
@@ -108,10 +98,8 @@ func TestReaders(t *testing.T) {
 		}
 		time.Sleep(30 * time.Millisecond)
 	}
-	stop()
-	wg.Wait()
-	if werr != nil {
-		t.Fatalf("workload: %v", werr)
+	if err := stopWorkload(); err != nil {
+		t.Fatalf("workload: %v", err)
 	}
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(time.Minute); code != 0 {

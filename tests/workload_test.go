@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -618,6 +619,28 @@ func (w *workload) run(ctx context.Context, target, maxN int, pause time.Duratio
 		}
 	}
 	return nil
+}
+
+// background runs the workload (w.run without a target) in a goroutine
+// until the returned stop is called; stop waits for it and returns its
+// error. Cleanup stops it too. w must not be used meanwhile but through
+// changesSafe.
+func (w *workload) background(t testing.TB, ctx context.Context, maxN int, pause time.Duration) (stop func() error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var err error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err = w.run(ctx, 1<<62, maxN, pause)
+	}()
+	var once sync.Once
+	stop = func() error {
+		once.Do(func() { cancel(); wg.Wait() })
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
 }
 
 func isBusy(err error) bool {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lakelink/lakelink"
+	"github.com/lakelink/lakelink/api"
 	"github.com/lakelink/lakelink/export"
 	"github.com/lakelink/lakelink/lease"
 )
@@ -30,14 +32,16 @@ type runFlags struct {
 	commitInterval   time.Duration
 	snapshotInterval time.Duration
 	retention        int
+	tableScan        time.Duration
 	once             bool
 	leaseTTL         time.Duration
+	listen           string
 }
 
 func newRunCmd(g *globals) *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{
-		Use:   "run (--source URL --lake URL | --config FILE)",
+		Use:   "run (--source URL --lake URL | --config FILE) [--listen ADDR]",
 		Short: "Export a source's tables into a lake, continuously or once",
 		Long: `Run exports the tables of a source database into a lake in the CDM folder
 format. Each newly linked table is first copied whole (the initial write);
@@ -46,7 +50,9 @@ to the lake, and a snapshot is taken every snapshot interval.
 
 Without --table, every table that can be linked is linked, and each one that
 can't is named with its reason in a warning. A table named with --table that
-can't be linked is an error.
+can't be linked is an error. Without --table, tables the source gains while
+lakelink runs are linked too: every --table-scan-interval it looks for new
+ones, and copies each in the background while the others keep streaming.
 
 Without --once, lakelink runs until SIGINT or SIGTERM, then finishes the
 commit in flight and exits. With --once it exports everything the source has
@@ -66,6 +72,15 @@ can't renew its lease in time (the lake is unreachable) stops writing, and
 takes the lease back once the lake answers, unless another lakelink took
 it first.
 
+--listen ADDR (such as 127.0.0.1:7077) serves the live status of every
+link of this process over HTTP while it runs: GET /v1/links (JSON: position,
+commits, lag, tables, and whether the source or lake is down and since
+when), /v1/links/NAME, /metrics (Prometheus) and /healthz. "lakelink status
+--server http://ADDR" prints it. Only a loopback address is allowed, unless
+the environment variable LAKELINK_API_TOKEN holds a token: then any address
+is, and every request must carry "Authorization: Bearer <token>". Source
+and lake URLs are shown without credentials. See docs/http-api.md.
+
 Sources: sqlite:///ABSOLUTE/PATH.db, or a path to a SQLite file;
          postgres://USER@HOST:PORT/DB?... (password from the URL, PGPASSWORD
          or ~/.pgpass).
@@ -81,8 +96,9 @@ Lakes:   file:///ABSOLUTE/DIR, or a folder path (created when missing);
   lakelink run --source app.db --lake ./lake --table account --table contact \
       --partition month --createdon created_at --once
 
-  # Several links from a config file
-  lakelink run --config lakelink.yaml`,
+  # Several links from a config file, with their live status and metrics
+  # at http://127.0.0.1:7077/v1/links and /metrics
+  lakelink run --config lakelink.yaml --listen 127.0.0.1:7077`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			specs, err := f.specs(cmd)
@@ -92,7 +108,14 @@ Lakes:   file:///ABSOLUTE/DIR, or a folder path (created when missing);
 			if f.leaseTTL < minLeaseTTL {
 				return usagef(cmd, "--lease-ttl %s: must be at least %s", f.leaseTTL, minLeaseTTL)
 			}
-			return runLinks(cmd.Context(), g.logger, specs, runOpts{once: f.once, leaseTTL: f.leaseTTL}, cmd.OutOrStdout())
+			o := runOpts{once: f.once, leaseTTL: f.leaseTTL, listen: f.listen}
+			if f.listen != "" {
+				o.token = os.Getenv(api.TokenEnv)
+				if err := api.CheckListen(f.listen, o.token); err != nil {
+					return usagef(cmd, "--listen %v", err)
+				}
+			}
+			return runLinks(cmd.Context(), g.logger, specs, o, cmd.OutOrStdout())
 		},
 	}
 	fl := cmd.Flags()
@@ -107,7 +130,9 @@ Lakes:   file:///ABSOLUTE/DIR, or a folder path (created when missing);
 	fl.DurationVar(&f.commitInterval, "commit-interval", defaultCommitInterval, "how long changes are batched before a commit")
 	fl.DurationVar(&f.snapshotInterval, "snapshot-interval", defaultSnapshotInterval, "how often snapshots are taken")
 	fl.IntVar(&f.retention, "snapshot-retention", defaultSnapshotRetention, "snapshot generations kept per partition")
+	fl.DurationVar(&f.tableScan, "table-scan-interval", defaultTableScanInterval, "without --table: how often to look for tables the source has gained, to add them while running (0s: never)")
 	fl.BoolVar(&f.once, "once", false, "export what the source has committed up to now, take a snapshot, and exit")
+	fl.StringVar(&f.listen, "listen", "", "serve the links' live status (/v1/links) and Prometheus metrics (/metrics) over HTTP on this address, such as 127.0.0.1:7077 (default: off); an address other than loopback needs "+api.TokenEnv)
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", lease.DefaultTTL, "how long the lake's writer lease lasts unless renewed: how soon another lakelink may take over a lake after this one died")
 	return cmd
 }
@@ -115,7 +140,7 @@ Lakes:   file:///ABSOLUTE/DIR, or a folder path (created when missing);
 // specs turns the flags into the links to run, or a usage error.
 func (f *runFlags) specs(cmd *cobra.Command) ([]linkSpec, error) {
 	if f.config != "" {
-		for _, name := range []string{"source", "lake", "link", "table", "mode", "partition", "createdon", "commit-interval", "snapshot-interval", "snapshot-retention"} {
+		for _, name := range []string{"source", "lake", "link", "table", "mode", "partition", "createdon", "commit-interval", "snapshot-interval", "snapshot-retention", "table-scan-interval"} {
 			if cmd.Flags().Changed(name) {
 				return nil, usagef(cmd, "--%s can't be used with --config: set it in the config file", name)
 			}
@@ -158,11 +183,15 @@ func (f *runFlags) specs(cmd *cobra.Command) ([]linkSpec, error) {
 	if f.retention < 1 {
 		return nil, usagef(cmd, "--snapshot-retention %d: keep at least 1 generation", f.retention)
 	}
+	if f.tableScan < 0 {
+		return nil, usagef(cmd, "--table-scan-interval %s: must be 0s (never) or positive", f.tableScan)
+	}
 	s := linkSpec{
 		Link:              lakelink.Link{Name: f.link, Source: f.source, Lake: f.lake},
 		CommitInterval:    f.commitInterval,
 		SnapshotInterval:  f.snapshotInterval,
 		SnapshotRetention: f.retention,
+		TableScanInterval: scanInterval(f.tableScan),
 	}
 	settings := lakelink.TableSettings{Mode: f.mode, Partition: f.partition, CreatedOn: f.createdOn}
 	if len(f.tables) == 0 {
@@ -191,20 +220,34 @@ const minLeaseTTL = time.Second
 type runOpts struct {
 	once     bool
 	leaseTTL time.Duration // 0: lease.DefaultTTL
+	listen   string        // the HTTP API's address, or "" for none
+	token    string        // the HTTP API's token (api.TokenEnv), or ""
 }
 
 // runLinks runs every link at once and waits for them all. One link's
-// failure does not stop the others.
+// failure does not stop the others. With o.listen, the HTTP API serves
+// their live status until they have all ended.
 func runLinks(ctx context.Context, logger *slog.Logger, specs []linkSpec, o runOpts, stdout io.Writer) error {
 	out := &lockedWriter{w: stdout}
+	live := make([]*liveLink, len(specs))
+	for i, s := range specs {
+		live[i] = &liveLink{name: s.Name, state: api.Starting}
+	}
+	if o.listen != "" {
+		stop, err := serveAPI(ctx, logger, specs, live, o)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if len(specs) == 1 {
-		return runLink(ctx, logger, specs[0], o, out)
+		return live[0].run(func() error { return runLink(ctx, logger, specs[0], o, out, live[0]) })
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(specs))
 	for i, s := range specs {
 		wg.Go(func() {
-			errs[i] = runLink(ctx, logger, s, o, out)
+			errs[i] = live[i].run(func() error { return runLink(ctx, logger, s, o, out, live[i]) })
 			if errs[i] != nil {
 				// Reported now: the other links may run for a long time yet.
 				logger.Error("link failed", slog.String("link", s.Name), slog.Any("err", errs[i]))
@@ -224,9 +267,88 @@ func runLinks(ctx context.Context, logger *slog.Logger, specs []linkSpec, o runO
 	return nil
 }
 
+// serveAPI starts the HTTP API (package api) on o.listen for the links,
+// until the returned stop is called (after the links have ended: it keeps
+// serving while they finish their last commit after a signal).
+func serveAPI(ctx context.Context, logger *slog.Logger, specs []linkSpec, live []*liveLink, o runOpts) (stop func(), err error) {
+	links := make([]api.Link, len(specs))
+	for i, s := range specs {
+		links[i] = api.Link{
+			Name:     s.Name,
+			Source:   redactURL(s.Source),
+			Lake:     redactURL(s.Lake),
+			Progress: live[i].progress,
+			State:    live[i].State,
+		}
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	srv, err := api.Start(sctx, api.Config{Addr: o.listen, Token: o.token, Links: links, Logger: logger})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("--listen %s: %w", o.listen, err)
+	}
+	base := "http://" + srv.Addr()
+	logger.Info("http api: serving the links' live status and metrics", slog.String("addr", srv.Addr()),
+		slog.String("status", base+"/v1/links"), slog.String("metrics", base+"/metrics"), slog.Bool("token", o.token != ""))
+	return func() {
+		cancel()
+		if err := srv.Wait(); err != nil {
+			logger.Warn("http api: shut down", slog.Any("err", err))
+		}
+	}, nil
+}
+
+// liveLink is a link of this process as the HTTP API shows it: its
+// exporter once it has one, and how the link ended.
+type liveLink struct {
+	name  string
+	mu    sync.Mutex
+	ex    *export.Exporter // nil until the link has opened its source and lake
+	state string           // api.Starting, api.Running or api.Stopped
+	err   error            // why a stopped link failed
+}
+
+// run runs the link with runLink and records how it ended.
+func (l *liveLink) run(runLink func() error) error {
+	err := runLink()
+	l.mu.Lock()
+	l.state, l.err = api.Stopped, err
+	l.mu.Unlock()
+	return err
+}
+
+// started records the link's exporter: it runs now.
+func (l *liveLink) started(ex *export.Exporter) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	l.ex, l.state = ex, api.Running
+	l.mu.Unlock()
+}
+
+// progress is the exporter's progress, or none before it exists.
+func (l *liveLink) progress() export.Progress {
+	l.mu.Lock()
+	ex := l.ex
+	l.mu.Unlock()
+	if ex == nil {
+		return export.Progress{Link: l.name}
+	}
+	return ex.Progress()
+}
+
+// State is the link's state for api.Link.
+func (l *liveLink) State() (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state, l.err
+}
+
 // runLink opens a link's source and lake, takes the lake's writer lease
 // and runs its exporter until ctx ends (or, once, until it has caught up).
-func runLink(ctx context.Context, logger *slog.Logger, s linkSpec, o runOpts, out io.Writer) error {
+// live, when not nil, is told of the exporter.
+func runLink(ctx context.Context, logger *slog.Logger, s linkSpec, o runOpts, out io.Writer, live *liveLink) error {
 	once := o.once
 	log := logger.With(slog.String("link", s.Name))
 	src, err := openSource(ctx, s.Source, logger)
@@ -247,6 +369,7 @@ func runLink(ctx context.Context, logger *slog.Logger, s linkSpec, o runOpts, ou
 		CommitInterval:    s.CommitInterval,
 		SnapshotInterval:  s.SnapshotInterval,
 		SnapshotRetention: s.SnapshotRetention,
+		TableScanInterval: s.TableScanInterval,
 		Logger:            logger,
 	}
 	w, err := acquireLease(ctx, log, lake, s.Name, o.leaseTTL)
@@ -262,6 +385,7 @@ func runLink(ctx context.Context, logger *slog.Logger, s linkSpec, o runOpts, ou
 	if err != nil {
 		return fmt.Errorf("link %q: %w", s.Name, err)
 	}
+	live.started(ex)
 	log.Info("link started", slog.String("source", redactURL(s.Source)), slog.String("lake", lake.String()), slog.Bool("once", once))
 	xctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

@@ -7,13 +7,18 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
+	"net/url"
+	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lakelink/lakelink"
+	"github.com/lakelink/lakelink/api"
 	"github.com/lakelink/lakelink/export"
 	"github.com/lakelink/lakelink/source/postgres"
 )
@@ -79,11 +84,11 @@ type tableStatusJSON struct {
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var lakeURL, sourceURL string
+	var lakeURL, sourceURL, server, link string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "status --lake URL [--source postgres://...]",
-		Short: "Show what a lake holds: per table, its mode, sync state, rows, last commit and snapshot",
+		Use:   "status (--lake URL [--source postgres://...] | --server http://ADDR [--link NAME])",
+		Short: "Show what a lake holds, or what a running lakelink is doing (--server)",
 		Long: `Status reads a lake's durable export state (written by "lakelink run" at
 every commit) and shows, per table: write mode, partition strategy, initial
 sync state and completion time, rows, last commit time and position, last
@@ -96,16 +101,41 @@ its wal_status (lost: the tables must be copied again), its confirmed
 position, the WAL it retains on the server's disk, and the lag in bytes
 (WAL not confirmed yet) and seconds (the time since the lake's last commit,
 when the lag is not 0). A slot that retains more and more WAL while
-lakelink is stopped fills the server's disk: see docs/postgres.md.`,
+lakelink is stopped fills the server's disk: see docs/postgres.md.
+
+With --server instead of --lake, status asks a running "lakelink run
+--listen ADDR" over HTTP (GET /v1/links) and prints, per link of that
+process (or only --link NAME): its state, position, commits, changes and
+rows copied by the process, last commit and its lag, last snapshot, the
+tables, and, while the source or lake is unavailable, since when and why:
+    lake unavailable since 2026-12-02T19:50:01Z (2m10s): <error>
+It works while the lake can't be read. When the run has a token, set
+LAKELINK_API_TOKEN to it here too. --json prints the API's document (see
+docs/http-api.md).`,
 		Example: `  lakelink status --lake file:///srv/lake
   lakelink status --lake ./lake --json | jq '.tables[] | {name, rows}'
-  lakelink status --lake ./lake --source postgres://lakelink@db/app --json | jq .slot`,
+  lakelink status --lake ./lake --source postgres://lakelink@db/app --json | jq .slot
+  lakelink status --server http://127.0.0.1:7077 --link crm`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if lakeURL == "" {
-				return usagef(cmd, "--lake is required")
+			switch {
+			case server != "" && lakeURL != "":
+				return usagef(cmd, "--server and --lake can't be used together: --server asks a running lakelink, --lake reads the lake")
+			case server != "" && sourceURL != "":
+				return usagef(cmd, "--source can't be used with --server: it goes with --lake")
+			case server != "":
+				base, err := serverURL(server)
+				if err != nil {
+					return usagef(cmd, "--server %v", err)
+				}
+				return liveStatus(cmd.Context(), cmd.OutOrStdout(), base, link, asJSON)
+			case link != "":
+				return usagef(cmd, "--link goes with --server (a lake holds one link)")
+			case lakeURL == "":
+				return usagef(cmd, "--lake is required (or --server http://ADDR of a running lakelink run --listen ADDR)")
 			}
-			if _, err := parseLake(lakeURL); err != nil {
+			ep, err := parseLake(lakeURL)
+			if err != nil {
 				return usagef(cmd, "--lake %s: %v", redactURL(lakeURL), err)
 			}
 			if sourceURL != "" {
@@ -120,7 +150,10 @@ lakelink is stopped fills the server's disk: see docs/postgres.md.`,
 			ctx := cmd.Context()
 			lake, err := openLake(ctx, lakeURL, lakeRead)
 			if err != nil {
-				return err
+				if ep.backend == backendFile {
+					return err // a folder that is not there, or not one
+				}
+				return lakeUnavailable(redactURL(lakeURL), err)
 			}
 			defer lake.Close()
 			st, err := export.ReadState(ctx, lake)
@@ -128,7 +161,7 @@ lakelink is stopped fills the server's disk: see docs/postgres.md.`,
 				return fmt.Errorf("lake %s holds no lakelink export yet (no %s); run lakelink run first", lake, export.StatePath)
 			}
 			if err != nil {
-				return err
+				return lakeUnavailable(lake.String(), err)
 			}
 			doc := buildStatus(st, lake.String())
 			var slotErr error
@@ -151,8 +184,18 @@ lakelink is stopped fills the server's disk: see docs/postgres.md.`,
 	}
 	cmd.Flags().StringVar(&lakeURL, "lake", "", "lake URL: file:///ABSOLUTE/DIR or a folder path, s3://BUCKET/PREFIX?..., azure://ACCOUNT/CONTAINER/PREFIX")
 	cmd.Flags().StringVar(&sourceURL, "source", "", "the link's PostgreSQL source (postgres://USER@HOST:PORT/DB): also show its replication slot")
+	cmd.Flags().StringVar(&server, "server", "", "ask a running lakelink instead (the http://ADDR of its run --listen ADDR): live status, outages included")
+	cmd.Flags().StringVar(&link, "link", "", "with --server: show only this link")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON document instead of a table")
 	return cmd
+}
+
+// lakeUnavailable explains that status could not read the lake, and where
+// to look instead.
+func lakeUnavailable(lake string, err error) error {
+	return fmt.Errorf("lake %s is unavailable: %w\n"+
+		"A lakelink that exports into it waits the outage out and says since when and why: "+
+		"lakelink status --server http://ADDR (the ADDR of its run --listen)", lake, err)
 }
 
 // slotReporter is a source that can report a link's replication slot
@@ -359,4 +402,151 @@ func showTime(t *time.Time) string {
 		return "-"
 	}
 	return t.Format("2006-01-02 15:04:05Z")
+}
+
+// liveTimeout bounds a request of status --server.
+const liveTimeout = 10 * time.Second
+
+// serverURL checks --server and returns it without a trailing slash; a
+// bare HOST:PORT is taken as http://HOST:PORT.
+func serverURL(s string) (string, error) {
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%q: %v; give http://HOST:PORT, the address of lakelink run --listen", s, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+		return "", fmt.Errorf("%q: give http://HOST:PORT, the address of lakelink run --listen", redactURL(s))
+	}
+	return strings.TrimSuffix(u.String(), "/"), nil
+}
+
+// liveStatus asks the running lakelink at base (its HTTP API, package api)
+// for the live status of its links, or of link, and prints it.
+func liveStatus(ctx context.Context, w io.Writer, base, link string, asJSON bool) error {
+	path := "/v1/links"
+	if link != "" {
+		path += "/" + url.PathEscape(link)
+	}
+	body, err := apiGet(ctx, base, path)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		_, err := w.Write(body)
+		return err
+	}
+	var doc api.LinksJSON
+	if link != "" {
+		var one api.LinkStatus
+		err = json.Unmarshal(body, &one)
+		doc.Links = []api.LinkStatus{one}
+	} else {
+		err = json.Unmarshal(body, &doc)
+	}
+	if err != nil {
+		return fmt.Errorf("lakelink at %s: GET %s: %w", base, path, err)
+	}
+	return printLive(w, doc.Links)
+}
+
+// apiGet gets path of the lakelink API at base, with the token of
+// api.TokenEnv when it is set, and returns the body of a 200 response.
+func apiGet(ctx context.Context, base, path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, liveTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	token := os.Getenv(api.TokenEnv)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("no lakelink answers at %s: %w; is lakelink run --listen running there?", base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("lakelink at %s: GET %s: %w", base, path, err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return body, nil
+	}
+	msg := api.ErrorText(body)
+	if msg == "" {
+		msg = fmt.Sprintf("HTTP %s; is this a lakelink run --listen address?", resp.Status)
+	}
+	if resp.StatusCode == http.StatusUnauthorized && token == "" {
+		msg += " (" + api.TokenEnv + " is not set here)"
+	} else if resp.StatusCode == http.StatusUnauthorized {
+		msg += " (" + api.TokenEnv + " is not the run's token)"
+	}
+	return nil, fmt.Errorf("lakelink at %s: %s", base, msg)
+}
+
+// printLive prints the live status of links for people: per link a
+// header, the outage if there is one, and its tables.
+func printLive(w io.Writer, links []api.LinkStatus) error {
+	if len(links) == 0 {
+		_, err := fmt.Fprintln(w, "this lakelink runs no links")
+		return err
+	}
+	for i, l := range links {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		state := l.State
+		switch {
+		case l.State == api.Starting:
+			state += ": opening its source and lake"
+		case l.State == api.Stopped && l.Error != "":
+			state += ": " + l.Error
+		}
+		fmt.Fprintf(w, "link      %s (%s)\n", l.Link, state)
+		fmt.Fprintf(w, "source    %s\n", l.Source)
+		fmt.Fprintf(w, "lake      %s\n", l.Lake)
+		fmt.Fprintf(w, "position  %d (%d commits, last %s, lag %.1f s)\n", l.Position, l.Commits, showTime(l.LastCommit), l.LagSeconds)
+		fmt.Fprintf(w, "exported  %d changes, %d rows copied by this process\n", l.Changes, l.CopiedRows)
+		fmt.Fprintf(w, "snapshot  %s\n", showTime(l.LastSnapshot))
+		if l.Down.Down {
+			fmt.Fprintln(w, downLine(l.Down))
+		}
+		if len(l.Tables) == 0 {
+			continue
+		}
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "TABLE\tINITIAL SYNC\tROWS\tERROR")
+		for _, t := range l.Tables {
+			errText := t.Error
+			if errText == "" {
+				errText = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", t.Name, t.InitialSync, t.Rows, errText)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// downLine says what is unavailable, since when and why:
+// "lake unavailable since 2026-12-02T19:50:01Z (2m10s): ERROR".
+func downLine(d api.DownJSON) string {
+	what := d.What
+	if what == "" {
+		what = "source or lake"
+	}
+	since := "an unknown time"
+	if d.Since != nil {
+		since = d.Since.UTC().Format(time.RFC3339)
+	}
+	dur := time.Duration(d.ForSeconds * float64(time.Second)).Round(time.Second)
+	return fmt.Sprintf("%s unavailable since %s (%s): %s", what, since, dur, d.Error)
 }

@@ -151,6 +151,16 @@ func (o Op) String() string {
 // the stream: before the first row of a table, and again whenever its
 // columns change, the stream delivers an OpSchema with the table's
 // definition.
+//
+// Unchanged marks the values an OpUpdate leaves out because they did not
+// change (PostgreSQL: a TOASTed value under the default replica identity).
+// It is nil when every value is there, the common case; otherwise it is as
+// long as Row, Unchanged[i] true says the source did not send column i, and
+// Row[i] is then nil, which does not mean NULL: the column keeps the value
+// it had before the update. Only an OpUpdate carries it, and never for a
+// key column. The engine takes such a value from the row as the lake holds
+// it (in place), or stops the table, naming the column and the fix, when it
+// can't (append only); it never writes it as NULL.
 type Change struct {
 	Op     Op
 	Table  string   // the table's source name; empty for OpCommit
@@ -160,6 +170,9 @@ type Change struct {
 	// OldKnown is false for a delete whose non-key columns the source does
 	// not know (they are nil in Row, which then does not mean NULL).
 	OldKnown bool
+	// Unchanged (OpUpdate only, usually nil) marks the columns whose values
+	// the source did not send because they did not change; see above.
+	Unchanged []bool
 }
 
 // Snapshot is a consistent copy of one table's rows: every change at or

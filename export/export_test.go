@@ -317,20 +317,7 @@ func testConfig() Config {
 
 func runOnce(t testing.TB, src lakelink.Source, lake lakelink.Lake) *State {
 	t.Helper()
-	e, err := New(src, lake, testConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := e.RunOnce(ctx); err != nil {
-		t.Fatalf("RunOnce: %v", err)
-	}
-	st, err := ReadState(ctx, lake)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return runWith(t, src, lake, testConfig())
 }
 
 func TestExportExact(t *testing.T) {

@@ -710,9 +710,14 @@ func (e *Exporter) mergeInPlace(ctx context.Context, t *table, tb *tableBatch, r
 	if len(tb.rows) == 0 {
 		return nil
 	}
+	stopped := t.st.Error != ""
 	parts, err := mergeTable(ctx, e.lake, t, tb, repair)
 	if err != nil {
 		return err
+	}
+	if !stopped && t.st.Error != "" {
+		// The merge met a row it can't write exactly (see mergeTable).
+		e.log.Error("table stopped", slog.String("table", t.st.Source), slog.String("err", t.st.Error))
 	}
 	for p, ps := range parts {
 		old := t.st.part(p)

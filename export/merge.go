@@ -25,6 +25,21 @@ import (
 // its commit position), and replays run to the transaction's end. In repair mode (replaying after a crash) every partition of the
 // table is searched first, so that a row a crashed commit moved to another
 // partition is not left behind twice.
+//
+// An update that left values out as unchanged (entry.keep) takes them from
+// the row's record in the lake as the merge streams past it: the only copy
+// of the row, or in repair mode its newest. The row is written then, into
+// its target partition, which is rewritten first if it is not open yet (a
+// row that moves partition by createdOn), so no value is held beyond the
+// record at hand. A row that is nowhere in the lake stops the table (see
+// mergeTable); its values are never written as NULL.
+//
+// So that a replay always finds such a row, a row leaves the lake only by
+// a delete: a row that moves to a partition published after its old one
+// (partitions are published in name order) keeps its old record until the
+// new one is published, and a second pass over the old partition then
+// drops it (see moveOut). A crash in between leaves two copies, which a
+// replay in repair mode resolves (the newest wins), never none.
 type merger struct {
 	lake    lakelink.Lake
 	t       *table
@@ -39,6 +54,9 @@ type merger struct {
 	stale map[string]bool
 	// scanned are the size and row count of every partition read whole.
 	scanned map[string]*PartState
+	// moved are partitions that keep, until the merge has published the
+	// others, the record of a row that moved out (see moveOut).
+	moved map[string]bool
 }
 
 type occurrence struct {
@@ -64,8 +82,15 @@ func (p *partWriter) Write(b []byte) (int, error) {
 
 // mergeTable publishes tb into the table's partitions and returns the new
 // size and row count of every partition it rewrote.
+//
+// When a row whose update left values out as unchanged is nowhere in the
+// lake, mergeTable writes nothing, stops the table (its state's Error names
+// the table, column and key) and returns no partitions and no error: the
+// commit goes on for the other tables. In repair mode such a row is left
+// out instead: as rows leave the lake only by a delete, the crashed commit
+// wrote a later delete of it, which the replay reaches before it ends.
 func mergeTable(ctx context.Context, lake lakelink.Lake, t *table, tb *tableBatch, repair bool) (map[string]*PartState, error) {
-	m := &merger{lake: lake, t: t, entries: tb.rows, open: map[string]*partWriter{}, stale: map[string]bool{}, scanned: map[string]*PartState{}}
+	m := &merger{lake: lake, t: t, entries: tb.rows, open: map[string]*partWriter{}, stale: map[string]bool{}, scanned: map[string]*PartState{}, moved: map[string]bool{}}
 	defer m.abort()
 
 	touched := map[string]bool{}
@@ -96,6 +121,9 @@ func mergeTable(ctx context.Context, lake lakelink.Lake, t *table, tb *tableBatc
 		}
 	}
 	for _, p := range sortedKeys(touched) {
+		if m.open[p] != nil {
+			continue // rewritten early, as the target of a row with kept values (writeKept)
+		}
 		if err := m.rewrite(ctx, p); err != nil {
 			return nil, err
 		}
@@ -111,7 +139,7 @@ func mergeTable(ctx context.Context, lake lakelink.Lake, t *table, tb *tableBatc
 		}
 		if len(unresolved) > 0 {
 			for _, p := range all {
-				if touched[p] {
+				if touched[p] || m.open[p] != nil {
 					continue
 				}
 				has, err := m.contains(ctx, p, unresolved)
@@ -127,12 +155,27 @@ func mergeTable(ctx context.Context, lake lakelink.Lake, t *table, tb *tableBatc
 		}
 	}
 	// New rows go at the end of their partition, in source order.
-	var adds []*entry
+	var adds, lost []*entry
 	for id, e := range m.entries {
-		if e.del || m.placed(id) || m.superseded(id) {
+		if e.del || m.superseded(id) {
+			continue
+		}
+		if e.keep != nil {
+			if !e.written {
+				lost = append(lost, e)
+			}
+			continue
+		}
+		if m.placed(id) {
 			continue
 		}
 		adds = append(adds, e)
+	}
+	if len(lost) > 0 && !repair {
+		sort.Slice(lost, func(i, j int) bool { return lost[i].version < lost[j].version })
+		m.abort()
+		t.st.Error = t.unchangedError(lost[0].keep[0], lost[0].id, "and the row is nowhere in the lake to take it from; run lakelink resync --lake LAKE --table "+t.st.Source+" to copy the table again").Error()
+		return map[string]*PartState{}, nil
 	}
 	sort.Slice(adds, func(i, j int) bool { return adds[i].version < adds[j].version })
 	for _, e := range adds {
@@ -146,16 +189,33 @@ func mergeTable(ctx context.Context, lake lakelink.Lake, t *table, tb *tableBatc
 	}
 	out := map[string]*PartState{}
 	for _, p := range sortedKeys(m.open) {
+		ps, err := m.publish(p)
+		if err != nil {
+			return nil, err
+		}
+		out[p] = ps
+	}
+	// Rows moved to a partition published after their old one: the old
+	// record stayed until the new one was published (above), so that a
+	// crash in between never leaves the row nowhere; now it goes.
+	for _, p := range sortedKeys(m.moved) {
+		if err := m.open1(ctx, p); err != nil {
+			return nil, err
+		}
 		pw := m.open[p]
-		if err := pw.bw.Flush(); err != nil {
-			return nil, fmt.Errorf("merge %s: %w", cdm.PartitionPath(t.st.Folder, p), err)
+		err := m.scan(ctx, p, func(rec, id []byte, e *entry, v lakelink.Position) error {
+			if e != nil && e.written && e.target != p {
+				return nil
+			}
+			pw.rows++
+			return writeRecord(pw, rec)
+		})
+		if err != nil {
+			return nil, err
 		}
-		if err := pw.w.Close(); err != nil {
-			return nil, fmt.Errorf("merge %s: %w", cdm.PartitionPath(t.st.Folder, p), err)
+		if out[p], err = m.publish(p); err != nil {
+			return nil, err
 		}
-		pw.cancel()
-		delete(m.open, p)
-		out[p] = &PartState{Size: pw.size, Rows: pw.rows, Changed: true}
 	}
 	if repair {
 		// The crashed commit may have rewritten partitions this one did
@@ -167,6 +227,21 @@ func mergeTable(ctx context.Context, lake lakelink.Lake, t *table, tb *tableBatc
 		}
 	}
 	return out, nil
+}
+
+// publish makes the new version of an open partition visible and returns
+// its size and rows.
+func (m *merger) publish(p string) (*PartState, error) {
+	pw := m.open[p]
+	if err := pw.bw.Flush(); err != nil {
+		return nil, fmt.Errorf("merge %s: %w", cdm.PartitionPath(m.t.st.Folder, p), err)
+	}
+	if err := pw.w.Close(); err != nil {
+		return nil, fmt.Errorf("merge %s: %w", cdm.PartitionPath(m.t.st.Folder, p), err)
+	}
+	pw.cancel()
+	delete(m.open, p)
+	return &PartState{Size: pw.size, Rows: pw.rows, Changed: true}, nil
 }
 
 // abort abandons every partition still open: none of them becomes visible.
@@ -264,6 +339,10 @@ func (m *merger) locate(ctx context.Context, parts []string) error {
 			} else {
 				m.olderHolders[p] = true
 			}
+			if e.keep != nil && (!e.keepSeen || v >= e.keepFrom) {
+				// The newest copy holds the values the update left out.
+				e.keepPart, e.keepFrom, e.keepSeen = p, v, true
+			}
 			return nil
 		})
 		if err != nil {
@@ -285,9 +364,8 @@ func (m *merger) contains(ctx context.Context, part string, ids map[string]bool)
 	return found, err
 }
 
-// rewrite streams a partition into its new version, applying the batch to
-// the rows it holds. The new file stays open (invisible) for new rows.
-func (m *merger) rewrite(ctx context.Context, part string) error {
+// open1 starts the new version of a partition (invisible until publish).
+func (m *merger) open1(ctx context.Context, part string) error {
 	path := cdm.PartitionPath(m.t.st.Folder, part)
 	wctx, cancel := context.WithCancel(ctx)
 	w, err := m.lake.Create(wctx, path)
@@ -298,12 +376,25 @@ func (m *merger) rewrite(ctx context.Context, part string) error {
 	pw := &partWriter{w: w, cancel: cancel, found: map[string]bool{}}
 	pw.bw = bufio.NewWriterSize(w, 64<<10)
 	m.open[part] = pw
+	return nil
+}
+
+// rewrite streams a partition into its new version, applying the batch to
+// the rows it holds. The new file stays open (invisible) for new rows.
+func (m *merger) rewrite(ctx context.Context, part string) error {
+	if err := m.open1(ctx, part); err != nil {
+		return err
+	}
+	pw := m.open[part]
 	return m.scan(ctx, part, func(rec, id []byte, e *entry, v lakelink.Position) error {
 		if e == nil {
 			pw.rows++
 			return writeRecord(pw, rec)
 		}
 		pw.found[string(id)] = true
+		if e.keep != nil && m.batchWins(e, v) {
+			return m.writeKept(ctx, pw, part, e, rec, v)
+		}
 		switch m.decide(e, part, v) {
 		case keepRow:
 			if m.winners == nil {
@@ -313,14 +404,70 @@ func (m *merger) rewrite(ctx context.Context, part string) error {
 			return writeRecord(pw, rec)
 		case replaceRow:
 			m.fields = cdm.SplitFields(m.fields[:0], rec)
-			var created []byte
-			if len(m.fields) > 1 {
-				created = m.fields[1]
-			}
-			return m.writeRow(pw, e, created)
+			return m.writeRow(pw, e, m.fields)
+		}
+		if !e.del && e.target != part && m.batchWins(e, v) {
+			return m.moveOut(pw, part, e, rec)
 		}
 		return nil // dropRow
 	})
+}
+
+// batchWins reports whether the batch's change of a row is newer than its
+// copy of version v in the lake (in repair mode: than every copy).
+func (m *merger) batchWins(e *entry, v lakelink.Position) bool {
+	if m.winners != nil {
+		return m.winners[e.id].batch
+	}
+	return v <= e.version
+}
+
+// writeKept handles a copy of a row, found in part with version v and
+// record rec, whose update left values out as unchanged: when it is the
+// copy to take them from (normal mode: the only one; repair mode: the
+// newest, see locate) the row is written, with those values and its
+// SinkCreatedOn taken from rec, into its target partition, which is
+// rewritten now if it is not open yet; any other copy is dropped. When the
+// target is another partition, rec goes as moveOut says.
+func (m *merger) writeKept(ctx context.Context, pw *partWriter, part string, e *entry, rec []byte, v lakelink.Position) error {
+	if e.written || (m.winners != nil && (part != e.keepPart || v != e.keepFrom)) {
+		return nil
+	}
+	e.written = true
+	if e.target == part {
+		m.fields = cdm.SplitFields(m.fields[:0], rec)
+		return m.writeRow(pw, e, m.fields)
+	}
+	dst := m.open[e.target]
+	if dst == nil {
+		// rec stays valid: the target is read by a reader of its own.
+		if err := m.rewrite(ctx, e.target); err != nil {
+			return err
+		}
+		dst = m.open[e.target]
+	}
+	dst.found[e.id] = true
+	m.fields = cdm.SplitFields(m.fields[:0], rec)
+	if err := m.writeRow(dst, e, m.fields); err != nil {
+		return err
+	}
+	return m.moveOut(pw, part, e, rec)
+}
+
+// moveOut handles rec, the copy in part of a row whose batch version goes
+// to another partition: the copy goes at once when that partition is
+// published first (publishing goes in name order), and otherwise stays
+// until the second pass (see moved). Either way a crash never leaves the
+// row nowhere in the lake, which a later update that leaves values out as
+// unchanged would need (a replay, in repair mode, finds both copies and
+// takes the newest).
+func (m *merger) moveOut(pw *partWriter, part string, e *entry, rec []byte) error {
+	if e.target < part {
+		return nil
+	}
+	m.moved[part] = true
+	pw.rows++
+	return writeRecord(pw, rec)
 }
 
 type action int
@@ -384,20 +531,27 @@ func (m *merger) foundAnywhere(id string) bool {
 	return false
 }
 
-// writeRow writes the batch's version of a row; created is the old row's
-// SinkCreatedOn field, or nil for a new row.
-func (m *merger) writeRow(pw *partWriter, e *entry, created []byte) error {
-	buf := make([]byte, 0, len(e.id)+len(e.rest)+64)
+// writeRow writes the batch's version of a row. old is the raw fields of
+// the row's record in the lake, or nil for a row new to the lake: its
+// SinkCreatedOn is kept, and so are the values e.keep names (see
+// spliceRest).
+func (m *merger) writeRow(pw *partWriter, e *entry, old [][]byte) error {
+	rest := e.rest
+	if e.keep != nil {
+		rest = spliceRest(rest, e.keep, old)
+	}
+	buf := make([]byte, 0, len(e.id)+len(rest)+64)
 	buf = append(buf, e.id...)
 	buf = append(buf, ',')
-	if created != nil {
-		buf = append(buf, created...)
+	if len(old) > 1 {
+		buf = append(buf, old[1]...)
 	} else {
 		buf = cdm.AppendString(buf, e.modified)
 	}
 	buf = append(buf, ',')
 	buf = cdm.AppendString(buf, e.modified)
-	buf = append(buf, e.rest...)
+	buf = append(buf, rest...)
+	e.written = true
 	pw.rows++
 	_, err := pw.Write(buf)
 	return err

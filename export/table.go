@@ -59,6 +59,81 @@ func (t *table) baseRows(tb *tableBatch, base string) int64 {
 // versionField is the field index of versionnumber in the table's records.
 func (t *table) versionField() int { return 3 + t.st.Initial }
 
+// fieldOf is the field index in the table's records of lake column i
+// (st.Columns[i]): after Id, SinkCreatedOn and SinkModifiedOn, with
+// versionnumber and IsDelete after the first st.Initial columns.
+func (t *table) fieldOf(i int) int {
+	if i < t.st.Initial {
+		return 3 + i
+	}
+	return 5 + i
+}
+
+// colOf returns the lake column (index into st.Columns) of source column j
+// (index into def.Columns), or -1.
+func (t *table) colOf(j int) int {
+	for i, k := range t.colMap {
+		if k == j {
+			return i
+		}
+	}
+	return -1
+}
+
+// checkUnchanged refuses a change whose Unchanged marks break the
+// contract of lakelink.Change: only an update may leave values out, never
+// a key value.
+func (t *table) checkUnchanged(c lakelink.Change) error {
+	if c.Unchanged == nil {
+		return nil
+	}
+	if c.Op != lakelink.OpUpdate || len(c.Unchanged) != len(c.Row) {
+		return fmt.Errorf("table %q: the source marked values of a change (%s, %d marks for %d values) as unchanged; only an update may leave values out", t.st.Source, c.Op, len(c.Unchanged), len(c.Row))
+	}
+	for _, k := range t.keyIdx {
+		if c.Unchanged[k] {
+			return fmt.Errorf("table %q column %q: the source left a key value out as unchanged, so the row can't be found", t.st.Source, t.def.Columns[k].Name)
+		}
+	}
+	return nil
+}
+
+// unchangedFields returns the record fields, in order, of the lake columns
+// whose values an update left out as unchanged (c.Unchanged, checked by
+// checkUnchanged), or nil.
+func (t *table) unchangedFields(c lakelink.Change) []int {
+	if c.Unchanged == nil {
+		return nil
+	}
+	var fields []int
+	for i, j := range t.colMap {
+		if j >= 0 && j < len(c.Unchanged) && c.Unchanged[j] {
+			fields = append(fields, t.fieldOf(i))
+		}
+	}
+	return fields
+}
+
+// unchangedError says that the value of record field f of row id, which
+// the source left out because the update did not change it, can't be
+// kept, why, and what to do. It names the link, table, column and key.
+func (t *table) unchangedError(f int, id, why string) error {
+	col := "?"
+	i := f - 3
+	if i >= t.st.Initial {
+		i = f - 5
+	}
+	if i >= 0 && i < len(t.st.Columns) {
+		col = t.st.Columns[i].Name
+	}
+	link := ""
+	if t.link != "" {
+		link = "link " + strconv.Quote(t.link) + ": "
+	}
+	return fmt.Errorf("%stable %q column %q key %s: the source left the value out because the update did not change it (PostgreSQL: a TOASTed value under the default replica identity), %s; lakelink never writes such a value as NULL",
+		link, t.st.Source, col, id, why)
+}
+
 // setDefinition makes rows follow def from now on: columns new to the lake
 // are added at the end, columns gone from def are kept as dropped. It
 // reports whether the lake's attribute list changed, and refuses a change it

@@ -178,8 +178,8 @@ func parsePGTimestamptz(s string) (time.Time, error) {
 }
 
 // Value generators: PostgreSQL input text. Values stay small, so that no
-// row is TOASTed (an UPDATE leaving a TOASTed value unchanged stops a table
-// under the default replica identity; that is another test's subject).
+// row is TOASTed (an UPDATE leaving a TOASTed value unchanged under the
+// default replica identity is another test's subject).
 
 func pgGenInt8(g *gen) any {
 	if v := g.integer(); v != nil {

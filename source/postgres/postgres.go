@@ -119,11 +119,15 @@
 // it: pgoutput sends an "unchanged" marker instead. With REPLICA IDENTITY
 // FULL the old row carries every value, and the stream takes the unchanged
 // value from it. With the default identity the value is nowhere in the
-// stream, and lakelink.Change has no way yet to say "unchanged"; the value
-// then comes as a lakelink.BadValue whose reason names the fix (REPLICA
-// IDENTITY FULL), so the table stops instead of having the value written as
-// NULL. Track logs a warning for a tracked table that can have TOASTed
-// values under the default identity.
+// stream: the OpUpdate leaves it nil and marks it in
+// lakelink.Change.Unchanged, and the engine keeps the value the lake holds
+// (in place) or stops the table with an error naming the column and the
+// fix, REPLICA IDENTITY FULL (append only, which has no earlier value at
+// hand). It is never written as NULL. Where the stream can't mark it (a key
+// column, or the insert half of an UPDATE that changed the key) the value
+// comes as a lakelink.BadValue whose reason names the same fix. Track logs
+// a warning for a tracked table that can have TOASTed values under the
+// default identity.
 //
 // # Limits
 //
@@ -521,7 +525,7 @@ func (s *Source) Track(ctx context.Context, link string, tables []string) error 
 		}
 		if ref.replIdent != 'f' {
 			if _, _, toastable, err := loadTable(ctx, s.pool, ref); err == nil && toastable {
-				s.logger.Warn("table can hold TOASTed values that an UPDATE leaves out of the stream; they will stop the table unless it has REPLICA IDENTITY FULL",
+				s.logger.Warn("table can hold TOASTed values that an UPDATE leaves out of the stream: in place the lake keeps their last value, but an append-only table, or an UPDATE that changes the key, stops the table unless it has REPLICA IDENTITY FULL",
 					"link", link, "table", ref.Name(), "fix", "ALTER TABLE "+ref.ident()+" REPLICA IDENTITY FULL")
 			}
 		}

@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/url"
 	"strings"
@@ -16,7 +18,10 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/lakelink/lakelink"
+	"github.com/lakelink/lakelink/cdm"
+	"github.com/lakelink/lakelink/export"
 	"github.com/lakelink/lakelink/internal/testenv"
+	"github.com/lakelink/lakelink/lake/file"
 	"github.com/lakelink/lakelink/source/sourcetest"
 )
 
@@ -313,7 +318,9 @@ func TestKeyUpdate(t *testing.T) {
 
 // TestToast checks that a large value an UPDATE leaves unchanged is never
 // delivered as NULL: under REPLICA IDENTITY FULL it comes from the old row;
-// under the default identity it comes as a BadValue that names the fix.
+// under the default identity it is marked unchanged (Change.Unchanged),
+// or, in the insert of an UPDATE that changed the key, comes as a BadValue
+// that names the fix.
 func TestToast(t *testing.T) {
 	t.Parallel()
 	src, exec, _ := newDB(t)
@@ -336,14 +343,166 @@ func TestToast(t *testing.T) {
 	st := startStream(t, src, "toast", pos)
 	exec(t, "UPDATE tf SET n = 2")
 	exec(t, "UPDATE td SET n = 2")
-	cs, _ := changes(t, st, 2)
-	if v, _ := cs[0].Row[1].(string); cs[0].Table != "tf" || v != value || cs[0].Row[2] != int64(2) {
-		t.Errorf("update of tf (REPLICA IDENTITY FULL): %s %v; want the unchanged 100 KB value and n=2", cs[0].Table, short(cs[0].Row))
+	exec(t, "UPDATE td SET id = 3")
+	cs, _ := changes(t, st, 4)
+	if v, _ := cs[0].Row[1].(string); cs[0].Table != "tf" || v != value || cs[0].Row[2] != int64(2) || cs[0].Unchanged != nil {
+		t.Errorf("update of tf (REPLICA IDENTITY FULL): %s %v unchanged %v; want the unchanged 100 KB value and n=2, nothing marked", cs[0].Table, short(cs[0].Row), cs[0].Unchanged)
 	}
-	bad, ok := cs[1].Row[1].(lakelink.BadValue)
-	if cs[1].Table != "td" || !ok || !strings.Contains(bad.Reason, "REPLICA IDENTITY FULL") || cs[1].Row[2] != int64(2) {
-		t.Errorf("update of td (default identity): %s %v; want a BadValue naming REPLICA IDENTITY FULL, and n=2", cs[1].Table, short(cs[1].Row))
+	if c := cs[1]; c.Table != "td" || c.Op != lakelink.OpUpdate || c.Row[1] != nil || !cmp.Equal(c.Unchanged, []bool{false, true, false}) || c.Row[2] != int64(2) {
+		t.Errorf("update of td (default identity): %s %s %v unchanged %v; want big nil and marked unchanged, n=2", c.Table, c.Op, short(c.Row), c.Unchanged)
 	}
+	if c := cs[2]; c.Table != "td" || c.Op != lakelink.OpDelete || c.Row[0] != int64(1) {
+		t.Errorf("key update of td: %s %s %v; want the delete of id 1 first", c.Table, c.Op, short(c.Row))
+	}
+	bad, ok := cs[3].Row[1].(lakelink.BadValue)
+	if c := cs[3]; c.Table != "td" || c.Op != lakelink.OpInsert || !ok || !strings.Contains(bad.Reason, "REPLICA IDENTITY FULL") || c.Row[0] != int64(3) || c.Unchanged != nil {
+		t.Errorf("key update of td (default identity): %s %s %v; want the insert of id 3 with a BadValue naming REPLICA IDENTITY FULL", c.Table, c.Op, short(c.Row))
+	}
+}
+
+// TestToastExport runs the engine over tables with the default replica
+// identity whose 100 KB values an UPDATE of another column leaves
+// unchanged: in place, the lake keeps each value exactly, also for a row
+// that moves partition; append only, the table stops with an error that
+// names the table, column, key and the fix, and no NULL is written.
+func TestToastExport(t *testing.T) {
+	t.Parallel()
+	_, exec, dsn := newDB(t)
+	// Quick standby status updates: RunOnce waits for a progress commit
+	// past the WAL's end.
+	src := openWith(t, dsn, fastStatus)
+	ctx := context.Background()
+	exec(t, "CREATE TABLE doc (id int PRIMARY KEY, big text, n int, createdon timestamptz)")
+	exec(t, "CREATE TABLE log (id int PRIMARY KEY, big text, n int)")
+	// About 100 KB that does not compress below the TOAST threshold, with
+	// quotes, commas and newlines for the CSV dialect.
+	const big = `(SELECT string_agg(md5(i::text) || E'",\n', '') FROM generate_series(1, 2900) i)`
+	exec(t, "INSERT INTO doc VALUES (1, "+big+", 1, '2020-05-01Z'), (2, 'two ' || "+big+", 1, '2020-06-01Z'), (3, 'small', 1, '2021-01-01Z')")
+	exec(t, "INSERT INTO log VALUES (1, "+big+", 1)")
+	lake, err := file.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := export.Config{Link: "toastx", Logger: slog.New(slog.DiscardHandler), CommitInterval: 50 * time.Millisecond, IdleExit: 300 * time.Millisecond,
+		Tables: []lakelink.TableSettings{{Name: "doc", Mode: lakelink.ModeInPlace}, {Name: "log", Mode: lakelink.ModeAppendOnly}}}
+	run := func() *export.State {
+		t.Helper()
+		e, err := export.New(src, lake, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := e.RunOnce(rctx); err != nil {
+			t.Fatalf("RunOnce: %v", err)
+		}
+		st, err := export.ReadState(rctx, lake)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	run()
+	exec(t, "UPDATE doc SET n = 2 WHERE id = 1")
+	exec(t, "UPDATE doc SET n = 3, createdon = '2023-01-02Z' WHERE id = 2")
+	exec(t, "UPDATE log SET n = 2")
+	st := run()
+	if msg := st.Tables["doc"].Error; msg != "" {
+		t.Fatalf("doc (in place) stopped: %s", msg)
+	}
+	// doc holds exactly the source's rows, each in its createdon's year.
+	want := map[string]string{}
+	srows, err := src.pool.Query(ctx, "SELECT id::text, big, n::text, extract(year FROM createdon)::text FROM doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for srows.Next() {
+		var id, big, n, year string
+		if err := srows.Scan(&id, &big, &n, &year); err != nil {
+			t.Fatal(err)
+		}
+		want[id] = fmt.Sprintf("%s|%d bytes %x|%s", year, len(big), sha256.Sum256([]byte(big)), n)
+	}
+	if err := srows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range lakeRecords(t, lake, "doc") {
+		if _, dup := got[r.fields[0]]; dup {
+			t.Fatalf("doc: row %s is in the lake twice", r.fields[0])
+		}
+		got[r.fields[0]] = fmt.Sprintf("%s|%d bytes %x|%s", r.part, len(r.fields[4]), sha256.Sum256([]byte(r.fields[4])), r.fields[5])
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("doc in the lake (year|big|n; -source +lake):\n%s", diff)
+	}
+	// log (append only) stopped at the update, and wrote no NULL.
+	msg := st.Tables["log"].Error
+	for _, w := range []string{`table "log"`, `column "big"`, "key 1", "REPLICA IDENTITY FULL", "lakelink resync"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("log's error %q does not say %s", msg, w)
+		}
+	}
+	var logBig string
+	if err := src.pool.QueryRow(ctx, "SELECT big FROM log").Scan(&logBig); err != nil {
+		t.Fatal(err)
+	}
+	recs := lakeRecords(t, lake, "log")
+	for _, r := range recs {
+		if r.null[4] || r.fields[4] != logBig {
+			t.Errorf("log: a record whose big is not the value (NULL %v, %d bytes)", r.null[4], len(r.fields[4]))
+		}
+	}
+	if len(recs) != 1 {
+		t.Errorf("log has %d records; want only the copy's", len(recs))
+	}
+}
+
+// lakeRecord is one record of a partition file, its fields decoded.
+type lakeRecord struct {
+	part   string
+	fields []string
+	null   []bool
+}
+
+// lakeRecords reads every live partition file of a table's folder.
+func lakeRecords(t *testing.T, lake lakelink.Lake, folder string) []lakeRecord {
+	t.Helper()
+	ctx := context.Background()
+	objs, err := lake.List(ctx, folder+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []lakeRecord
+	for _, o := range objs {
+		name := strings.TrimPrefix(o.Path, folder+"/")
+		if strings.Contains(name, "/") || !strings.HasSuffix(name, ".csv") {
+			continue
+		}
+		r, err := lake.Open(ctx, o.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd := cdm.NewReader(r)
+		for {
+			rec, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				r.Close()
+				t.Fatalf("%s: %v", o.Path, err)
+			}
+			lr := lakeRecord{part: strings.TrimSuffix(name, ".csv")}
+			for _, f := range cdm.SplitFields(nil, rec) {
+				s, null := cdm.Field(f)
+				lr.fields, lr.null = append(lr.fields, s), append(lr.null, null)
+			}
+			out = append(out, lr)
+		}
+		r.Close()
+	}
+	return out
 }
 
 func short(row []lakelink.Value) []string {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -611,7 +612,7 @@ func (st *stream) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 		if err != nil || st.skip {
 			return err
 		}
-		row, err := st.row(rel, m.Tuple, nil)
+		row, _, err := st.row(rel, m.Tuple, nil, false)
 		if err != nil {
 			return err
 		}
@@ -625,13 +626,15 @@ func (st *stream) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 		if m.OldTupleType == pglogrepl.UpdateMessageTupleTypeOld {
 			old = m.OldTuple
 		}
-		row, err := st.row(rel, m.NewTuple, old)
-		if err != nil {
-			return err
-		}
 		if m.OldTuple != nil && keyChanged(rel.tab.Key, m.OldTuple, m.NewTuple) {
-			// A new key is a new row: the old one is deleted.
-			oldRow, err := st.row(rel, m.OldTuple, nil)
+			// A new key is a new row: the old one is deleted. The insert
+			// must carry every value: an unchanged TOASTed one it can
+			// only take from a full old row.
+			row, _, err := st.row(rel, m.NewTuple, old, false)
+			if err != nil {
+				return err
+			}
+			oldRow, _, err := st.row(rel, m.OldTuple, nil, false)
 			if err != nil {
 				return err
 			}
@@ -641,13 +644,17 @@ func (st *stream) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 			}
 			return st.emitRow(ctx, rel, lakelink.Change{Op: lakelink.OpInsert, Pos: pos, Row: row})
 		}
-		return st.emitRow(ctx, rel, lakelink.Change{Op: lakelink.OpUpdate, Pos: pos, Row: row})
+		row, unchanged, err := st.row(rel, m.NewTuple, old, true)
+		if err != nil {
+			return err
+		}
+		return st.emitRow(ctx, rel, lakelink.Change{Op: lakelink.OpUpdate, Pos: pos, Row: row, Unchanged: unchanged})
 	case *pglogrepl.DeleteMessage:
 		rel, err := st.rel(ctx, m.RelationID)
 		if err != nil || st.skip {
 			return err
 		}
-		row, err := st.row(rel, m.OldTuple, nil)
+		row, _, err := st.row(rel, m.OldTuple, nil, false)
 		if err != nil {
 			return err
 		}
@@ -692,13 +699,18 @@ func (st *stream) rel(ctx context.Context, id uint32) (*relation, error) {
 	return r, nil
 }
 
-// row decodes a tuple. An unchanged TOASTed value is taken from old (the
-// old row under REPLICA IDENTITY FULL) when it has it.
-func (st *stream) row(rel *relation, t, old *pglogrepl.TupleData) ([]lakelink.Value, error) {
+// row decodes a tuple. An unchanged TOASTed value (pgoutput's 'u') is
+// taken from old (the old row under REPLICA IDENTITY FULL) when it has it.
+// Otherwise, when mark is true (an update that keeps its key), a non-key
+// column's value is left nil and marked in unchanged (see
+// lakelink.Change.Unchanged; unchanged is nil when nothing is marked);
+// anywhere else (a key column, the insert of an update that changed the
+// key) it is a BadValue naming the fix, REPLICA IDENTITY FULL.
+func (st *stream) row(rel *relation, t, old *pglogrepl.TupleData, mark bool) (row []lakelink.Value, unchanged []bool, err error) {
 	if t == nil || len(t.Columns) != len(rel.tab.Columns) {
-		return nil, fmt.Errorf("postgres: stream %q: table %q: tuple does not match its %d columns", st.link, rel.tab.Name, len(rel.tab.Columns))
+		return nil, nil, fmt.Errorf("postgres: stream %q: table %q: tuple does not match its %d columns", st.link, rel.tab.Name, len(rel.tab.Columns))
 	}
-	row := make([]lakelink.Value, len(t.Columns))
+	row = make([]lakelink.Value, len(t.Columns))
 	for i, c := range t.Columns {
 		dec := &rel.cols[i]
 		switch c.DataType {
@@ -706,16 +718,22 @@ func (st *stream) row(rel *relation, t, old *pglogrepl.TupleData) ([]lakelink.Va
 		case pglogrepl.TupleDataTypeText:
 			row[i] = dec.decode(c.Data)
 		case pglogrepl.TupleDataTypeToast:
-			if old != nil && i < len(old.Columns) && old.Columns[i].DataType == pglogrepl.TupleDataTypeText {
+			switch {
+			case old != nil && i < len(old.Columns) && old.Columns[i].DataType == pglogrepl.TupleDataTypeText:
 				row[i] = dec.decode(old.Columns[i].Data)
-			} else {
-				row[i] = lakelink.BadValue{Reason: "an unchanged TOASTed value is not in the stream; run ALTER TABLE " + rel.ident() + " REPLICA IDENTITY FULL so that it is"}
+			case mark && !slices.Contains(rel.tab.Key, i):
+				if unchanged == nil {
+					unchanged = make([]bool, len(t.Columns))
+				}
+				unchanged[i] = true
+			default:
+				row[i] = lakelink.BadValue{Reason: "an unchanged TOASTed value is not in the stream here (a key column, or an UPDATE that changed the row's key); run ALTER TABLE " + rel.ident() + " REPLICA IDENTITY FULL so that it is"}
 			}
 		default:
-			return nil, fmt.Errorf("postgres: stream %q: table %q column %q: tuple data type %q not supported", st.link, rel.tab.Name, rel.tab.Columns[i].Name, c.DataType)
+			return nil, nil, fmt.Errorf("postgres: stream %q: table %q column %q: tuple data type %q not supported", st.link, rel.tab.Name, rel.tab.Columns[i].Name, c.DataType)
 		}
 	}
-	return row, nil
+	return row, unchanged, nil
 }
 
 func (r *relation) ident() string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,6 +63,28 @@ func TestSpoolExact(t *testing.T) {
 	}
 }
 
+// startRun runs an exporter (Run) in a goroutine; the returned stop
+// cancels it and waits for it, once, failing the test if Run failed.
+func startRun(t *testing.T, src lakelink.Source, lake lakelink.Lake, cfg Config) (stop func()) {
+	t.Helper()
+	e, err := New(src, lake, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+}
+
 // waitState polls the lake's state until ok accepts it.
 func waitState(t *testing.T, lake lakelink.Lake, what string, ok func(*State) bool) *State {
 	t.Helper()
@@ -84,23 +107,7 @@ func TestTableAddedWhileRunning(t *testing.T) {
 	src, w, lake := newSetup(11, 30)
 	cfg := testConfig()
 	cfg.TableScanInterval = 10 * time.Millisecond
-	e, err := New(src, lake, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		}
-	}
+	stop := startRun(t, src, lake, cfg)
 	defer stop()
 	waitState(t, lake, "the first copies", func(st *State) bool {
 		return st.Tables["account"] != nil && st.Tables["account"].InitialSync == SyncCompleted && st.Tables["event"].InitialSync == SyncCompleted

@@ -130,10 +130,11 @@ func (e *Exporter) run(ctx context.Context, once bool) error {
 // session runs the export from the lake's committed state until ctx ends,
 // an error occurs, or (once) the source is caught up.
 func (e *Exporter) session(ctx context.Context, once bool) error {
-	st, err := ReadState(ctx, e.lake)
+	st, fence, err := readStateFenced(ctx, e.lake)
 	switch {
 	case isNotExist(err):
 		st = newState(e.cfg.Link, e.cfg.Source)
+		st.fence = fence
 	case err != nil:
 		return err
 	case st.Link != e.cfg.Link:

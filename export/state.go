@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,6 +45,10 @@ type State struct {
 	CommitTime time.Time              `json:"commitTime,omitzero"`
 	Snapshot   time.Time              `json:"snapshot,omitzero"` // when the last snapshot was taken
 	Tables     map[string]*TableState `json:"tables"`            // by source table name
+
+	// fence, when set, makes every write of the record conditional on the
+	// version this process last read or wrote (see stateFence).
+	fence *stateFence
 }
 
 // TableState is the export state of one table.
@@ -202,6 +207,11 @@ func ReadState(ctx context.Context, lake lakelink.Lake) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
 	}
+	return parseState(lake, data)
+}
+
+// parseState decodes a state record read from lake.
+func parseState(lake lakelink.Lake, data []byte) (*State, error) {
 	var s State
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("read state %s: %w", lake.URL(StatePath), err)
@@ -220,13 +230,116 @@ func ReadState(ctx context.Context, lake lakelink.Lake) (*State, error) {
 	return &s, nil
 }
 
-// writeState replaces the state record atomically.
+// writeState replaces the state record atomically; under a fence, only if
+// nobody else wrote it since this process read or wrote it.
 func writeState(ctx context.Context, lake lakelink.Lake, s *State) error {
 	data, err := json.MarshalIndent(s, "", " ")
 	if err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
+	if s.fence != nil {
+		return s.fence.write(ctx, data)
+	}
 	return writeObject(ctx, lake, StatePath, data)
+}
+
+// versionedLake is a lake with conditional writes (lake/file, lake/s3,
+// lake/azure, and a lease-guarded lake over them).
+type versionedLake interface {
+	lakelink.Lake
+	OpenVersion(ctx context.Context, path string) (io.ReadCloser, string, error)
+	CreateIfAbsent(ctx context.Context, path string) (io.WriteCloser, error)
+	CreateIfVersion(ctx context.Context, path, version string) (io.WriteCloser, error)
+}
+
+// stateFence keeps the version of the state record that this process read
+// or last wrote, and makes each write of it conditional on that version:
+// if anything else wrote the record meanwhile (a second lakelink that took
+// the lake over while this one was paused past its lease, or a resync or
+// unlink run while this one exports), the write fails with
+// lakelink.ErrChanged and changes nothing, so that a stale writer can
+// never roll the record back. The session then starts again from the
+// record as it is (or stops, when its lease is gone).
+type stateFence struct {
+	lake    versionedLake
+	version string // "" with absent: there was no record
+	absent  bool
+}
+
+// readStateFenced reads the state record, with a fence when the lake has
+// conditional writes. A lake without a record gives an error wrapping
+// lakelink.ErrNotExist and the fence for creating it (nil without one).
+func readStateFenced(ctx context.Context, lake lakelink.Lake) (*State, *stateFence, error) {
+	vl, ok := lake.(versionedLake)
+	if !ok {
+		st, err := ReadState(ctx, lake)
+		return st, nil, err
+	}
+	r, version, err := vl.OpenVersion(ctx, StatePath)
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		st, err := ReadState(ctx, lake)
+		return st, nil, err
+	case isNotExist(err):
+		return nil, &stateFence{lake: vl, absent: true}, fmt.Errorf("read state: %w", err)
+	case err != nil:
+		return nil, nil, fmt.Errorf("read state: %w", err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read state: %w", err)
+	}
+	st, err := parseState(lake, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	f := &stateFence{lake: vl, version: version}
+	st.fence = f
+	return st, f, nil
+}
+
+// write replaces the record if it is still the version the fence holds,
+// then learns the version of what it wrote.
+func (f *stateFence) write(ctx context.Context, data []byte) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var w io.WriteCloser
+	if f.absent {
+		w, err = f.lake.CreateIfAbsent(ctx, StatePath)
+	} else {
+		w, err = f.lake.CreateIfVersion(ctx, StatePath, f.version)
+	}
+	if err == nil {
+		if _, err = w.Write(data); err != nil {
+			cancel()
+			_ = w.Close()
+		} else {
+			err = w.Close()
+		}
+	}
+	if errors.Is(err, lakelink.ErrChanged) || errors.Is(err, lakelink.ErrExist) {
+		return fmt.Errorf("write state: %w: something else wrote the lake's state since this lakelink read it (another lakelink, or lakelink resync or unlink while this one ran); this one starts again from the state as it is now", lakelink.ErrChanged)
+	}
+	if err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	// The next write is conditional on the version just written. Read it
+	// back: the lake says a version only when reading.
+	r, version, err := f.lake.OpenVersion(ctx, StatePath)
+	if err != nil {
+		return fmt.Errorf("write state: read it back: %w", err)
+	}
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("write state: read it back: %w", err)
+	}
+	if !bytes.Equal(got, data) {
+		return fmt.Errorf("write state: %w: another writer replaced the lake's state right after this lakelink wrote it", lakelink.ErrChanged)
+	}
+	f.version, f.absent = version, false
+	return nil
 }
 
 // writeObject writes a small object whole; it is visible only once complete.

@@ -2,6 +2,7 @@ package lease
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -127,7 +128,58 @@ func (w *guardWriter) Close() error {
 	return w.g.closeErr(err, w.op, w.path)
 }
 
+// SplitSize passes on the lake's advice on append-only file sizes (0 when
+// it gives none); see export.Config.SplitBytes.
+func (g *guard) SplitSize() int64 {
+	if s, ok := g.Lake.(interface{ SplitSize() int64 }); ok {
+		return s.SplitSize()
+	}
+	return 0
+}
+
+// OpenVersion reads an object with its version, as Lake does; a lake
+// without conditional writes gives errors.ErrUnsupported.
+func (g *guard) OpenVersion(ctx context.Context, path string) (io.ReadCloser, string, error) {
+	v, ok := g.Lake.(Lake)
+	if !ok {
+		return nil, "", fmt.Errorf("lake %s: read %q with its version: %w", g.Lake, path, errors.ErrUnsupported)
+	}
+	return v.OpenVersion(ctx, path)
+}
+
+// CreateIfAbsent is the lake's conditional create, bound to the lease.
+func (g *guard) CreateIfAbsent(ctx context.Context, path string) (io.WriteCloser, error) {
+	return g.conditional(ctx, "create", path, func(v Lake, ctx context.Context) (io.WriteCloser, error) {
+		return v.CreateIfAbsent(ctx, path)
+	})
+}
+
+// CreateIfVersion is the lake's compare-and-swap, bound to the lease.
+func (g *guard) CreateIfVersion(ctx context.Context, path, version string) (io.WriteCloser, error) {
+	return g.conditional(ctx, "replace", path, func(v Lake, ctx context.Context) (io.WriteCloser, error) {
+		return v.CreateIfVersion(ctx, path, version)
+	})
+}
+
+func (g *guard) conditional(ctx context.Context, op, path string, create func(Lake, context.Context) (io.WriteCloser, error)) (io.WriteCloser, error) {
+	v, ok := g.Lake.(Lake)
+	if !ok {
+		return nil, fmt.Errorf("lake %s: conditional %s of %q: %w", g.Lake, op, path, errors.ErrUnsupported)
+	}
+	hctx, cancel, err := g.hold(ctx, op, path)
+	if err != nil {
+		return nil, err
+	}
+	w, err := create(v, hctx)
+	if err != nil {
+		cancel()
+		return nil, g.closeErr(err, op, path)
+	}
+	return &guardWriter{WriteCloser: w, g: g, cancel: cancel, op: op, path: path}, nil
+}
+
 var (
 	_ lakelink.Appender = (*fullGuard)(nil)
 	_ lakelink.Copier   = (*fullGuard)(nil)
+	_ Lake              = (*guard)(nil)
 )

@@ -133,9 +133,10 @@ const (
 	OpDelete               // a removed row; Row holds the old row, at least its key columns
 	OpSchema               // the table's columns changed; Schema holds the new definition
 	OpCommit               // the end of a source transaction; Pos is its end position
+	OpTruncate             // every row of the table is gone (PostgreSQL TRUNCATE); no Row
 )
 
-var opNames = [...]string{OpInsert: "insert", OpUpdate: "update", OpDelete: "delete", OpSchema: "schema", OpCommit: "commit"}
+var opNames = [...]string{OpInsert: "insert", OpUpdate: "update", OpDelete: "delete", OpSchema: "schema", OpCommit: "commit", OpTruncate: "truncate"}
 
 // String returns the operation's name.
 func (o Op) String() string {

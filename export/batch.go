@@ -28,6 +28,9 @@ type tableBatch struct {
 	// append only: records to append, by partition, in source order.
 	appends map[string]*appendBuf
 	meta    bool // the table's attributes changed
+	// truncated (in place): the table was emptied before the changes in
+	// rows; its partitions are emptied before they are merged.
+	truncated bool
 }
 
 // entry is the last change of one row in a batch (in place).
@@ -77,6 +80,19 @@ func (b *batch) table(name string) *tableBatch {
 		b.tables[name] = tb
 	}
 	return tb
+}
+
+// truncate records that every row of an in-place table is gone: the
+// batch's earlier changes of the table are dropped, and the commit empties
+// its partitions before merging what comes after.
+func (b *batch) truncate(t *table) {
+	tb := b.table(t.st.Source)
+	for _, e := range tb.rows {
+		b.bytes -= int64(len(e.rest)) + int64(len(e.id)) + entryOverhead
+	}
+	b.bytes = max(b.bytes, 0)
+	tb.rows = map[string]*entry{}
+	tb.truncated = true
 }
 
 func (b *batch) noteChange(pos lakelink.Position, now time.Time) {

@@ -440,6 +440,18 @@ func (e *Exporter) stream(ctx context.Context, st *State, tables map[string]*tab
 	}
 	// addRow adds a row change of t to the batch.
 	addRow := func(t *table, c lakelink.Change) error {
+		if c.Op == lakelink.OpTruncate {
+			b.noteChange(c.Pos, time.Now())
+			if t.st.Mode != lakelink.ModeInPlace {
+				e.failTable(t, b, fmt.Errorf("table %q was truncated (at position %s): an append-only table can't record that as changes; run lakelink resync --lake LAKE --table %s to copy it again", t.st.Source, c.Pos, t.st.Source))
+				meta = true
+				return nil
+			}
+			e.log.Info("table truncated in the source; emptying it in the lake", slog.String("table", t.st.Source), slog.String("position", c.Pos.String()))
+			b.truncate(t)
+			t.st.LastPos = c.Pos
+			return nil
+		}
 		if t.def.Columns == nil {
 			return fmt.Errorf("change stream: a %s of table %q came before its schema", c.Op, c.Table)
 		}
@@ -694,7 +706,7 @@ func (e *Exporter) appendRecords(ctx context.Context, t *table, p string, ab *ap
 func (e *Exporter) markPending(ctx context.Context, st *State, tables map[string]*table, b *batch, pos lakelink.Position) error {
 	inPlace := false
 	for name, tb := range b.tables {
-		if tables[name].st.Mode == lakelink.ModeInPlace && len(tb.rows) > 0 {
+		if tables[name].st.Mode == lakelink.ModeInPlace && (len(tb.rows) > 0 || tb.truncated) {
 			inPlace = true
 		}
 	}
@@ -708,6 +720,12 @@ func (e *Exporter) markPending(ctx context.Context, st *State, tables map[string
 // mergeInPlace merges an in-place table's share of a batch into its
 // partitions.
 func (e *Exporter) mergeInPlace(ctx context.Context, t *table, tb *tableBatch, repair bool) error {
+	if tb.truncated {
+		if err := e.emptyPartitions(ctx, t); err != nil {
+			return err
+		}
+		tb.truncated = false
+	}
 	if len(tb.rows) == 0 {
 		return nil
 	}
@@ -723,6 +741,24 @@ func (e *Exporter) mergeInPlace(ctx context.Context, t *table, tb *tableBatch, r
 	for p, ps := range parts {
 		old := t.st.part(p)
 		old.Size, old.Rows, old.Changed = ps.Size, ps.Rows, true
+	}
+	return nil
+}
+
+// emptyPartitions empties every partition file of an in-place table (a
+// TRUNCATE in the source). A replay after a crash empties them again: the
+// stream delivers the truncate again, and the state's Pending says the
+// lake may hold it.
+func (e *Exporter) emptyPartitions(ctx context.Context, t *table) error {
+	for _, p := range t.st.partitionNames() {
+		ps := t.st.Partitions[p]
+		if ps.Size == 0 && ps.Rows == 0 {
+			continue
+		}
+		if err := writeObject(ctx, e.lake, cdm.PartitionPath(t.st.Folder, p), nil); err != nil {
+			return fmt.Errorf("truncate %s: %w", t.st.Source, err)
+		}
+		ps.Size, ps.Rows, ps.Changed = 0, 0, true
 	}
 	return nil
 }

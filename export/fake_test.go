@@ -93,6 +93,19 @@ func (f *fakeSource) apply(changes ...lakelink.Change) {
 	f.wake()
 }
 
+// truncate empties a table in one transaction of its own, as PostgreSQL's
+// TRUNCATE does.
+func (f *fakeSource) truncate(table string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.tables[table]
+	t.rows = map[string][]lakelink.Value{}
+	f.pos++
+	f.log = append(f.log, fakeEntry{c: lakelink.Change{Op: lakelink.OpTruncate, Table: table, Pos: f.pos}, def: t.def})
+	f.log = append(f.log, fakeEntry{c: lakelink.Change{Op: lakelink.OpCommit, Pos: f.pos}})
+	f.wake()
+}
+
 // addColumn adds a column at the end (existing rows get NULL).
 func (f *fakeSource) addColumn(table string, c lakelink.Column) {
 	f.mu.Lock()

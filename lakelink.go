@@ -128,12 +128,12 @@ type Op uint8
 
 // The operations a stream delivers.
 const (
-	OpInsert Op = iota + 1 // a new row; Row holds it
-	OpUpdate               // a changed row; Row holds its new values
-	OpDelete               // a removed row; Row holds the old row, at least its key columns
-	OpSchema               // the table's columns changed; Schema holds the new definition
-	OpCommit               // the end of a source transaction; Pos is its end position
-	OpTruncate             // every row of the table is gone (PostgreSQL TRUNCATE); no Row
+	OpInsert   Op = iota + 1 // a new row; Row holds it
+	OpUpdate                 // a changed row; Row holds its new values
+	OpDelete                 // a removed row; Row holds the old row, at least its key columns
+	OpSchema                 // the table's columns changed; Schema holds the new definition
+	OpCommit                 // the end of a source transaction; Pos is its end position
+	OpTruncate               // every row of the table is gone (PostgreSQL TRUNCATE); no Row
 )
 
 var opNames = [...]string{OpInsert: "insert", OpUpdate: "update", OpDelete: "delete", OpSchema: "schema", OpCommit: "commit", OpTruncate: "truncate"}

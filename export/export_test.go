@@ -356,6 +356,25 @@ type crashLake struct {
 
 var errCrashed = errors.New("crashed")
 
+// crashRun runs the export once with a crash at the lake's n-th write from
+// now: the run ends at the crash (ctx canceled), or before it, when the
+// round writes less (then c.crashed stays false). It returns RunOnce's
+// error.
+func (c *crashLake) crashRun(t testing.TB, src lakelink.Source, n int, cfg Config) error {
+	t.Helper()
+	c.n = c.writes + n
+	e, err := New(src, c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c.onCrash = cancel
+	err = e.RunOnce(ctx)
+	c.onCrash = nil
+	return err
+}
+
 // write counts a write; it reports whether this one is the crash.
 func (c *crashLake) write() (crash bool, err error) {
 	c.mu.Lock()
@@ -495,18 +514,7 @@ func testExportCrash(t *testing.T, txnPos bool, maxTx, steps int, maxBatch, repl
 	}()
 	for n := 1; n <= perRound; n++ {
 		src, _, lake, eventCopy := setup(uint64(100 + n))
-		lake.n = lake.writes + n
-		e, err := New(src, lake, crashConfig)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The run ends at the crash (ctx canceled), or before it: then the
-		// check below fails.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		lake.onCrash = cancel
-		err = e.RunOnce(ctx)
-		cancel()
-		lake.onCrash = nil
+		err := lake.crashRun(t, src, n, crashConfig)
 		if !lake.crashed {
 			if err != nil || n <= perRound/2 {
 				t.Fatalf("write %d: no crash happened (RunOnce: %v)", n, err)
@@ -519,15 +527,7 @@ func testExportCrash(t *testing.T, txnPos bool, maxTx, steps int, maxBatch, repl
 		cfg := testConfig()
 		cfg.MaxBatchBytes = replay // other batch boundaries than before the crash
 		cfg.SplitBytes = split
-		e, err = New(src, lake, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
-		if err := e.RunOnce(ctx); err != nil {
-			t.Fatalf("write %d: restart: %v", n, err)
-		}
-		cancel()
+		runWith(t, src, lake, cfg)
 		checkInPlace(t, src, lake, "account")
 		checkAppend(t, src, lake, "event", eventCopy)
 		checkSizes(t, lake)

@@ -1,10 +1,8 @@
 package export
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lakelink/lakelink"
 )
@@ -64,16 +62,7 @@ func TestTruncateCrash(t *testing.T) {
 	}
 	for n := 1; ; n++ {
 		src, lake := setup(uint64(n))
-		lake.n = lake.writes + n
-		e, err := New(src, lake, testConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		lake.onCrash = cancel
-		err = e.RunOnce(ctx)
-		cancel()
-		lake.onCrash = nil
+		err := lake.crashRun(t, src, n, testConfig())
 		if !lake.crashed {
 			if err != nil || n < 4 {
 				t.Fatalf("write %d: no crash (RunOnce: %v)", n, err)

@@ -51,20 +51,30 @@ func (e *Exporter) newBackground() *background {
 	return &background{e: e, copies: map[string]*bgCopy{}, lastScan: time.Now()}
 }
 
-// scanDue reports whether it is time to look for new tables.
+// scanDue reports whether it is time to look at the source's tables.
 func (bg *background) scanDue(once bool) bool {
 	cfg := bg.e.cfg
-	return !once && len(cfg.Tables) == 0 && cfg.TableScanInterval > 0 && time.Since(bg.lastScan) >= cfg.TableScanInterval
+	return !once && cfg.TableScanInterval > 0 && time.Since(bg.lastScan) >= cfg.TableScanInterval
 }
 
-// scan looks for tables the source has gained that can be linked, tracks
-// them, and starts their copies. It runs at a transaction boundary.
+// scan looks at the source's tables: a linked table that is gone stops
+// (the lake keeps its rows as they were, and status says why), and, when
+// the link exports every table, each new one that can be linked is
+// tracked and its copy started. It runs at a transaction boundary.
 func (bg *background) scan(ctx context.Context, st *State, tables map[string]*table) error {
 	e := bg.e
 	bg.lastScan = time.Now()
 	infos, err := e.src.Tables(ctx)
 	if err != nil {
 		return fmt.Errorf("list source tables: %w", err)
+	}
+	if bg.dropped(tables, infos) {
+		if err := writeState(ctx, e.lake, st); err != nil {
+			return err
+		}
+	}
+	if len(e.cfg.Tables) > 0 {
+		return nil
 	}
 	folders := map[string]string{}
 	for name, t := range tables {
@@ -118,6 +128,37 @@ func (bg *background) scan(ctx context.Context, st *State, tables map[string]*ta
 	}
 	e.noteTables(tables)
 	return writeState(ctx, e.lake, st)
+}
+
+// dropped stops the linked tables the source no longer has, and reports
+// whether it stopped any.
+func (bg *background) dropped(tables map[string]*table, infos []lakelink.TableInfo) bool {
+	have := map[string]bool{}
+	for _, ti := range infos {
+		have[ti.Name] = true
+	}
+	any := false
+	for _, name := range sortedKeys(tables) {
+		t := tables[name]
+		if have[name] || t.st.Error != "" {
+			continue
+		}
+		if bc := bg.copies[name]; bc != nil {
+			bc.cancel()
+			bc.spool.close()
+			delete(bg.copies, name)
+		}
+		t.st.Error = fmt.Sprintf("table %q is gone from the source (dropped or renamed; seen at %s): the lake keeps its rows as they were; to export it again under its name, create it and run lakelink resync --lake LAKE --table %s", name, lakelink.Now().Format(time.RFC3339), name)
+		if t.st.InitialSync != SyncCompleted {
+			t.st.InitialSync = SyncFailed
+		}
+		bg.e.log.Warn("linked table gone from the source", slog.String("table", name))
+		any = true
+	}
+	if any {
+		bg.e.noteTables(tables)
+	}
+	return any
 }
 
 // start begins the background copy of t.

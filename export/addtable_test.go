@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -201,4 +202,34 @@ func TestTableAddedWhileRunning(t *testing.T) {
 	if ent := modelEntity(t, lake, "added"); len(ent.Partitions) == 0 {
 		t.Errorf("model.json names no partition of the added table")
 	}
+}
+
+// TestTableDroppedWhileRunning: a linked table that is gone from the
+// source stops, with an error in the state that says so; the lake keeps
+// its rows and the other tables go on.
+func TestTableDroppedWhileRunning(t *testing.T) {
+	src, w, lake := newSetup(12, 30)
+	cfg := testConfig()
+	cfg.TableScanInterval = 10 * time.Millisecond
+	stop := startRun(t, src, lake, cfg)
+	defer stop()
+	waitState(t, lake, "the first copies", func(st *State) bool {
+		return st.Tables["event"] != nil && st.Tables["event"].InitialSync == SyncCompleted
+	})
+	before := len(readLake(t, lake, "event"))
+	src.mu.Lock()
+	delete(src.tables, "event")
+	src.mu.Unlock()
+	st := waitState(t, lake, "the dropped table to stop", func(st *State) bool { return st.Tables["event"].Error != "" })
+	if msg := st.Tables["event"].Error; !strings.Contains(msg, "gone from the source") {
+		t.Fatalf("event's error: %q; want one saying it is gone from the source", msg)
+	}
+	pos := st.Position
+	src.apply(lakelink.Change{Op: lakelink.OpInsert, Table: "account", Row: w.accountRow(99)})
+	waitState(t, lake, "account's next commit", func(st *State) bool { return st.Position > pos })
+	stop()
+	if after := len(readLake(t, lake, "event")); after != before {
+		t.Errorf("the dropped table's lake rows went from %d to %d, want them kept", before, after)
+	}
+	checkInPlace(t, src, lake, "account")
 }

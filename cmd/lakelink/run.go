@@ -130,7 +130,7 @@ Lakes:   file:///ABSOLUTE/DIR, or a folder path (created when missing);
 	fl.DurationVar(&f.commitInterval, "commit-interval", defaultCommitInterval, "how long changes are batched before a commit")
 	fl.DurationVar(&f.snapshotInterval, "snapshot-interval", defaultSnapshotInterval, "how often snapshots are taken")
 	fl.IntVar(&f.retention, "snapshot-retention", defaultSnapshotRetention, "snapshot generations kept per partition")
-	fl.DurationVar(&f.tableScan, "table-scan-interval", defaultTableScanInterval, "without --table: how often to look for tables the source has gained, to add them while running (0s: never)")
+	fl.DurationVar(&f.tableScan, "table-scan-interval", defaultTableScanInterval, "how often to look at the source's tables: without --table, for new ones to add while running; always, for linked ones that are gone (0s: never)")
 	fl.BoolVar(&f.once, "once", false, "export what the source has committed up to now, take a snapshot, and exit")
 	fl.StringVar(&f.listen, "listen", "", "serve the links' live status (/v1/links) and Prometheus metrics (/metrics) over HTTP on this address, such as 127.0.0.1:7077 (default: off); an address other than loopback needs "+api.TokenEnv)
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", lease.DefaultTTL, "how long the lake's writer lease lasts unless renewed: how soon another lakelink may take over a lake after this one died")

@@ -6,6 +6,7 @@
 //	GET /v1/links/{name}   one link's LinkStatus, or 404
 //	GET /metrics           Prometheus text format
 //	GET /healthz           200 "ok"
+//	GET /, GET /ui/...     the web UI, which shows GET /v1/links (ui.go)
 //
 // It binds to loopback by default: a server on any other address needs a
 // token (see CheckListen), which every request must then carry as
@@ -154,15 +155,18 @@ func NewHandler(links []Link, opts Options) (http.Handler, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
+	// The web UI (ui.go): the page at / and its assets under /ui/.
+	h.mux.Handle("GET /{$}", uiHandler())
+	h.mux.Handle("GET /ui/", uiHandler())
 	// GET only: another method on a known path is then the mux's 405.
 	h.mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; try GET /v1/links, /v1/links/{name}, /metrics or /healthz", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; try GET / (the web UI), /v1/links, /v1/links/{name}, /metrics or /healthz", r.URL.Path))
 	})
 	return h, nil
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.opts.Token != "" && !authorized(r, h.opts.Token) {
+	if h.opts.Token != "" && !isUI(r) && !authorized(r, h.opts.Token) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lakelink"`)
 		writeError(w, http.StatusUnauthorized, "this lakelink API needs a token: send the header \"Authorization: Bearer <token>\" with the token of "+TokenEnv)
 		return

@@ -6,6 +6,7 @@
 #   PostgreSQL (Debian's package) with wal_level=logical   PG_TEST_DSN
 #   Azurite (npm), blob endpoint                           AZURE_BLOB_ENDPOINT, AZURE_STORAGE_*
 #   versitygw (go install), S3 over a posix folder         S3_ENDPOINT, AWS_*
+#   Chromium (Debian's package), headless, for the web UI   LAKELINK_BROWSER_TEST=1
 #
 # PG_TEST_BIN, AZURITE_BIN and VGW_BIN name the server programs, for tests
 # that start a private server to stop and restart (outages, restarts):
@@ -114,5 +115,17 @@ s3_stop() {
 	VGW_PID=
 }
 
-start_services() { pg_start && azurite_start && s3_start; }
+# browser_start installs Debian's Chromium when it is missing, for the web
+# UI's headless browser test (api/browser_test.go), and turns that test on.
+browser_start() {
+	if ! command -v chromium >/dev/null 2>&1; then
+		echo "services: installing chromium (for the web UI's browser test)"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+	fi
+	export LAKELINK_BROWSER_TEST=1
+	echo "services: $(chromium --version 2>/dev/null | head -1) for the web UI test"
+}
+
+start_services() { pg_start && azurite_start && s3_start && browser_start; }
 stop_services() { s3_stop; azurite_stop; pg_stop; }

@@ -135,7 +135,7 @@ the source's change stream, commit by commit, and takes snapshots.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &usageError{err: err, cmd: cmd.CommandPath()}
 	})
-	root.AddCommand(newRunCmd(g), newTablesCmd(g), newStatusCmd(g), newResyncCmd(g), newUnlinkCmd(g), newDemoCmd(g))
+	root.AddCommand(newRunCmd(g), newTablesCmd(g), newStatusCmd(g), newResyncCmd(g), newUnlinkCmd(g), newDemoCmd(g), newLinkCmd(g))
 	return root
 }
 

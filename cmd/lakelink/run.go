@@ -73,7 +73,8 @@ takes the lease back once the lake answers, unless another lakelink took
 it first.
 
 --listen ADDR (such as 127.0.0.1:7077) serves the live status of every
-link of this process over HTTP while it runs: GET /v1/links (JSON: position,
+link of this process over HTTP while it runs: a web page at http://ADDR/
+that refreshes itself, GET /v1/links (JSON: position,
 commits, lag, tables, and whether the source or lake is down and since
 when), /v1/links/NAME, /metrics (Prometheus) and /healthz. "lakelink status
 --server http://ADDR" prints it. Only a loopback address is allowed, unless
@@ -289,7 +290,7 @@ func serveAPI(ctx context.Context, logger *slog.Logger, specs []linkSpec, live [
 	}
 	base := "http://" + srv.Addr()
 	logger.Info("http api: serving the links' live status and metrics", slog.String("addr", srv.Addr()),
-		slog.String("status", base+"/v1/links"), slog.String("metrics", base+"/metrics"), slog.Bool("token", o.token != ""))
+		slog.String("ui", base+"/"), slog.String("status", base+"/v1/links"), slog.String("metrics", base+"/metrics"), slog.Bool("token", o.token != ""))
 	return func() {
 		cancel()
 		if err := srv.Wait(); err != nil {

@@ -78,6 +78,8 @@ type options struct {
 	pgLatencyFor     time.Duration
 	pgCommitInterval time.Duration
 	pgBigTx          int
+	pgCPUProfile     string // of lakelink's first PostgreSQL initial write
+	pgCatchUpProfile string // of the catch-up
 
 	lakeKinds  []string
 	lakeSizes  []int // MB (10^6 bytes)
@@ -124,6 +126,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.pgLatencyFor, "pg-latency-for", 30*time.Second, "how long the latency writer runs (-quick: 5s)")
 	fs.DurationVar(&o.pgCommitInterval, "pg-commit-interval", 100*time.Millisecond, "the engine's CommitInterval in the latency benchmark")
 	fs.IntVar(&o.pgBigTx, "pg-big-tx", 2_000_000, "rows of the single large transaction of the memory benchmark (-quick: 200,000)")
+	fs.StringVar(&o.pgCPUProfile, "pg-cpuprofile", "", "write a CPU profile of lakelink's first PostgreSQL initial write (3a) to this file")
+	fs.StringVar(&o.pgCatchUpProfile, "pg-catchup-cpuprofile", "", "write a CPU profile of lakelink's PostgreSQL catch-up (3b) to this file")
 	kinds := fs.String("lake-kinds", "file,azure,s3", "comma-separated lakes of set 4; azure needs AZURE_BLOB_ENDPOINT and AZURE_STORAGE_KEY, s3 needs S3_ENDPOINT and AWS_* (ci/services.sh)")
 	lsizes := fs.String("lake-sizes", "10,500", "comma-separated partition sizes in MB for set 4 (-quick: 10,50)")
 	fs.IntVar(&o.lakeRows, "lake-rows", 1000, "rows of one append-only commit in set 4")

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -122,7 +124,11 @@ func pgInitial(ctx context.Context, r *report, o options, pg *pgServer, res *pgR
 		open := func(l *slog.Logger) (*engine, error) {
 			return openPGEngine(ctx, o, pg, pgLink, pgTable, lakeDir, o.commitInterval, l)
 		}
-		w, err := lakelinkWrite(ctx, open, lakeDir, logger, "")
+		profile := ""
+		if i == 0 {
+			profile = o.pgCPUProfile
+		}
+		w, err := lakelinkWrite(ctx, open, lakeDir, logger, profile)
 		if err != nil {
 			return err
 		}
@@ -207,7 +213,21 @@ func pgCatchUp(ctx context.Context, r *report, o options, pg *pgServer, res *pgR
 		return err
 	}
 	defer e.Close()
-	if res.catchUp, res.catchUpCommits, err = runUntil(ctx, e, want, 30*time.Minute); err != nil {
+	if o.pgCatchUpProfile != "" {
+		f, err := os.Create(o.pgCatchUpProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	res.catchUp, res.catchUpCommits, err = runUntil(ctx, e, want, 30*time.Minute)
+	if o.pgCatchUpProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
 		return err
 	}
 	r.cmds = append(r.cmds, fmt.Sprintf("pg catch-up lakelink (in process): lakelink run --source %s --lake file://%s, stopped once caught up", pg.shown, filepath.ToSlash(lakeDir)))

@@ -263,52 +263,84 @@ func appendGUID(dst []byte, s string) ([]byte, bool) {
 // appendTime appends the unquoted text of a temporal value of kind k.
 func appendTime(dst []byte, k lakelink.Kind, t time.Time) ([]byte, error) {
 	u := t.UTC()
+	var y, d int
+	var m time.Month
 	if k != lakelink.KindTime {
-		if y := u.Year(); y < 1 || y > 9999 {
+		if y, m, d = u.Date(); y < 1 || y > 9999 {
 			return dst, &ValueError{Value: showValue(t), Reason: "year " + strconv.Itoa(y) + " outside 0001..9999"}
 		}
 	}
-	if k != lakelink.KindDate && u.Nanosecond()%100 != 0 {
+	ns := u.Nanosecond()
+	if k != lakelink.KindDate && ns%100 != 0 {
 		return dst, &ValueError{Value: showValue(t), Reason: "fraction of a second finer than 100 ns (7 digits)"}
 	}
+	// The text is put together in b and appended at once.
+	var b [34]byte
+	n := 0
 	if k != lakelink.KindTime {
-		y, m, d := u.Date()
-		dst = appendDigits(dst, y, 4)
-		dst = append(dst, '-')
-		dst = appendDigits(dst, int(m), 2)
-		dst = append(dst, '-')
-		dst = appendDigits(dst, d, 2)
+		putDigits(b[0:4], y)
+		b[4] = '-'
+		putDigits(b[5:7], int(m))
+		b[7] = '-'
+		putDigits(b[8:10], d)
 		if k == lakelink.KindDate {
-			return dst, nil
+			return append(dst, b[:10]...), nil
 		}
-		dst = append(dst, 'T')
+		b[10] = 'T'
+		n = 11
 	}
-	h, mi, s := u.Clock()
-	dst = appendDigits(dst, h, 2)
-	dst = append(dst, ':')
-	dst = appendDigits(dst, mi, 2)
-	dst = append(dst, ':')
-	dst = appendDigits(dst, s, 2)
-	dst = append(dst, '.')
-	dst = appendDigits(dst, u.Nanosecond()/100, 7)
+	h, mi, sec := u.Clock()
+	putDigits(b[n:n+2], h)
+	b[n+2] = ':'
+	putDigits(b[n+3:n+5], mi)
+	b[n+5] = ':'
+	putDigits(b[n+6:n+8], sec)
+	b[n+8] = '.'
+	putDigits(b[n+9:n+16], ns/100)
+	n += 16
 	switch k {
 	case lakelink.KindDateTime:
-		dst = append(dst, 'Z')
+		b[n] = 'Z'
+		n++
 	case lakelink.KindDateTimeOffset:
-		dst = append(dst, "+00:00"...)
+		n += copy(b[n:], "+00:00")
 	}
-	return dst, nil
+	return append(dst, b[:n]...), nil
 }
 
 // appendDigits appends the non-negative n in exactly width decimal digits.
 func appendDigits(dst []byte, n, width int) []byte {
 	var b [9]byte
-	for i := width - 1; i >= 0; i-- {
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
+	putDigits(b[:width], n)
 	return append(dst, b[:width]...)
 }
+
+// putDigits writes the non-negative n into b in exactly len(b) decimal
+// digits, two at a time.
+func putDigits(b []byte, n int) {
+	i := len(b)
+	for ; i >= 2; i -= 2 {
+		q := n / 100
+		p := (n - q*100) * 2
+		b[i-2], b[i-1] = digitPairs[p], digitPairs[p+1]
+		n = q
+	}
+	if i == 1 {
+		b[0] = byte('0' + n%10)
+	}
+}
+
+// digitPairs holds "00" to "99".
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 // AppendString appends s as a quoted field: inner quotes doubled, CR, LF
 // and tabs written as they are. It does not check that s is valid UTF-8

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/lakelink/lakelink"
@@ -119,21 +120,30 @@ func (e *Exporter) copyRows(ctx context.Context, t *table) (err error) {
 		writers[part] = pw
 		return pw, nil
 	}
-	closePart := func(part string) error {
-		pw := writers[part]
-		delete(writers, part)
+	// finish makes a partition file complete and durable; it is
+	// safe for concurrent use.
+	finish := func(part string, pw *partWriter) error {
+		defer pw.cancel()
 		if err := pw.bw.Flush(); err != nil {
-			pw.cancel()
 			_ = pw.w.Close()
 			return fmt.Errorf("copy %s: %w", cdm.PartitionPath(ts.Folder, part), err)
 		}
 		if err := pw.w.Close(); err != nil {
-			pw.cancel()
 			return fmt.Errorf("copy %s: %w", cdm.PartitionPath(ts.Folder, part), err)
 		}
-		pw.cancel()
+		return nil
+	}
+	record := func(part string, pw *partWriter) {
 		p := ts.part(part)
 		p.Size, p.Rows, p.Changed = pw.size, pw.rows, true
+	}
+	closePart := func(part string) error {
+		pw := writers[part]
+		delete(writers, part)
+		if err := finish(part, pw); err != nil {
+			return err
+		}
+		record(part, pw)
 		return nil
 	}
 
@@ -142,7 +152,7 @@ func (e *Exporter) copyRows(ctx context.Context, t *table) (err error) {
 	lastLog := time.Now()
 	rctx, stopReader := context.WithCancel(ctx)
 	defer stopReader()
-	batches := readAhead(rctx, snap)
+	nextBatch := batchesOf(rctx, snap)
 	var batch rowBatch
 	for {
 		for len(batch.rows) == 0 {
@@ -153,7 +163,7 @@ func (e *Exporter) copyRows(ctx context.Context, t *table) (err error) {
 				return fmt.Errorf("copy %s: %w", ts.Source, batch.err)
 			}
 			var ok bool
-			if batch, ok = <-batches; !ok {
+			if batch, ok = nextBatch(); !ok {
 				return fmt.Errorf("copy %s: %w", ts.Source, ctx.Err())
 			}
 		}
@@ -162,20 +172,8 @@ func (e *Exporter) copyRows(ctx context.Context, t *table) (err error) {
 		}
 		row := batch.rows[0]
 		batch.rows = batch.rows[1:]
-		buf, err = t.encodeID(buf[:0], row)
-		if err != nil {
-			return copyValueError{err}
-		}
-		idLen := len(buf)
-		part, err := t.partitionOf(row, buf[:idLen])
-		if err != nil {
-			return copyValueError{err}
-		}
-		buf = append(buf, ',')
-		buf = cdm.AppendString(buf, modified)
-		buf = append(buf, ',')
-		buf = cdm.AppendString(buf, modified)
-		buf, err = t.encodeRest(buf, row, pos, false, buf[:idLen])
+		var part string
+		buf, part, err = t.encodeCopied(buf[:0], row, modified, pos)
 		if err != nil {
 			return copyValueError{err}
 		}
@@ -206,10 +204,23 @@ func (e *Exporter) copyRows(ctx context.Context, t *table) (err error) {
 		}
 	}
 	e.addCopied(rows % 4096)
-	for _, part := range sortedKeys(writers) {
-		if err := closePart(part); err != nil {
-			return err
-		}
+	// The partition files are finished together: their writes and syncs
+	// overlap.
+	parts := sortedKeys(writers)
+	pws := make([]*partWriter, len(parts))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		pws[i] = writers[part]
+		delete(writers, part)
+		wg.Go(func() { errs[i] = finish(part, pws[i]) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, part := range parts {
+		record(part, pws[i])
 	}
 	ts.Rows = rows
 	ts.CopyPosition = pos
@@ -224,10 +235,65 @@ func (e *Exporter) copyRows(ctx context.Context, t *table) (err error) {
 	return nil
 }
 
+// encodeCopied appends the record of a row of the initial copy to dst and
+// returns the partition it goes to. modified is SinkCreatedOn and
+// SinkModifiedOn, pos the copy's position.
+func (t *table) encodeCopied(dst []byte, row []lakelink.Value, modified string, pos lakelink.Position) ([]byte, string, error) {
+	dst, err := t.encodeID(dst, row)
+	if err != nil {
+		return dst, "", err
+	}
+	idLen := len(dst)
+	part, err := t.partitionOf(row, dst[:idLen])
+	if err != nil {
+		return dst, "", err
+	}
+	dst = append(dst, ',')
+	dst = cdm.AppendString(dst, modified)
+	dst = append(dst, ',')
+	dst = cdm.AppendString(dst, modified)
+	dst, err = t.encodeRest(dst, row, pos, false, dst[:idLen])
+	return dst, part, err
+}
+
 // rowBatch is a run of snapshot rows, or the error that ended them.
 type rowBatch struct {
 	rows [][]lakelink.Value
 	err  error
+}
+
+// batchSnapshot is a Snapshot that hands its rows over in batches, read
+// and decoded ahead in goroutines of its own (source/postgres). NextBatch
+// returns at least one row, or an error (io.EOF after the last row). The
+// rows, and the values in them, are valid until the next call of
+// NextBatch or Close: the snapshot then reuses their memory.
+type batchSnapshot interface {
+	NextBatch() ([][]lakelink.Value, error)
+}
+
+// batchesOf returns a function that returns the snapshot's next batch of
+// rows (after an error, whose batch has no rows, it must not be called
+// again); ok is false when ctx ended first. A row is valid until the next
+// call. A batchSnapshot hands over its own batches; any other snapshot is
+// read ahead in a goroutine (see readAhead).
+func batchesOf(ctx context.Context, snap lakelink.Snapshot) func() (b rowBatch, ok bool) {
+	if bs, ok := snap.(batchSnapshot); ok {
+		return func() (rowBatch, bool) {
+			if ctx.Err() != nil {
+				return rowBatch{}, false
+			}
+			rows, err := bs.NextBatch()
+			if err != nil && ctx.Err() != nil {
+				return rowBatch{}, false // the snapshot stopped with ctx
+			}
+			return rowBatch{rows: rows, err: err}, true
+		}
+	}
+	batches := readAhead(ctx, snap)
+	return func() (rowBatch, bool) {
+		b, ok := <-batches
+		return b, ok
+	}
 }
 
 // readAhead reads the snapshot in its own goroutine, so that reading the

@@ -1,10 +1,12 @@
 package export
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lakelink/lakelink"
 	"github.com/lakelink/lakelink/cdm"
@@ -21,6 +23,16 @@ type table struct {
 	created int            // index into def.Columns of createdOn, or -1
 	link    string
 	key     []lakelink.Value // scratch for encodeID
+	// restScratch is encodeRest's, for a record of its own.
+	restScratch []byte
+	// The text of the last position appendSystemTail wrote, and the last
+	// partition partitionOf found by createdOn with its year and month:
+	// rows in a row mostly share them.
+	posText   []byte
+	textPos   lakelink.Position
+	lastPart  string
+	lastYear  int
+	lastMonth time.Month
 	// splits is, per partition, the number of its newest overflow split
 	// (0: the partition's own file), for append-only tables.
 	splits map[string]int
@@ -235,6 +247,8 @@ func (t *table) encodeID(dst []byte, row []lakelink.Value) ([]byte, error) {
 		t.key = make([]lakelink.Value, len(t.keyIdx))
 	}
 	key := t.key[:len(t.keyIdx)]
+	// The row's values may not outlive it (see batchSnapshot).
+	defer clear(key)
 	for i, k := range t.keyIdx {
 		key[i] = row[k]
 		if key[i] == nil {
@@ -251,8 +265,22 @@ func (t *table) encodeID(dst []byte, row []lakelink.Value) ([]byte, error) {
 
 // encodeRest appends everything of a record after SinkModifiedOn: the
 // columns, versionnumber, IsDelete, the added columns, and the newline. A
-// delete writes its columns empty.
+// delete writes its columns empty. With dst nil the record gets a slice of
+// its own, allocated at its size (in-place batches keep one per row).
 func (t *table) encodeRest(dst []byte, row []lakelink.Value, pos lakelink.Position, isDelete bool, id []byte) ([]byte, error) {
+	if dst == nil {
+		rest, err := t.appendRest(t.restScratch[:0], row, pos, isDelete, id)
+		t.restScratch = rest[:0]
+		if err != nil {
+			return nil, err
+		}
+		return bytes.Clone(rest), nil
+	}
+	return t.appendRest(dst, row, pos, isDelete, id)
+}
+
+// appendRest is encodeRest with dst not nil.
+func (t *table) appendRest(dst []byte, row []lakelink.Value, pos lakelink.Position, isDelete bool, id []byte) ([]byte, error) {
 	var err error
 	for i, c := range t.st.Columns {
 		if i == t.st.Initial {
@@ -279,7 +307,10 @@ func (t *table) encodeRest(dst []byte, row []lakelink.Value, pos lakelink.Positi
 
 func (t *table) appendSystemTail(dst []byte, pos lakelink.Position, isDelete bool) []byte {
 	dst = append(dst, ',')
-	dst = strconv.AppendUint(dst, uint64(pos), 10)
+	if pos != t.textPos || t.posText == nil {
+		t.posText, t.textPos = strconv.AppendUint(t.posText[:0], uint64(pos), 10), pos
+	}
+	dst = append(dst, t.posText...)
 	dst = append(dst, ',')
 	if isDelete {
 		dst = append(dst, "True"...)
@@ -301,12 +332,30 @@ func (t *table) partitionOf(row []lakelink.Value, id []byte) (string, error) {
 		v = row[t.created]
 	}
 	gran := cdm.GranularityYear
-	if t.st.Partition == lakelink.PartitionMonth {
+	month := t.st.Partition == lakelink.PartitionMonth
+	if month {
 		gran = cdm.GranularityMonth
+	}
+	// A time in the year (and month) of the last partition found goes to
+	// it; anything else is cdm.PartitionName's to name.
+	tm, isTime := v.(time.Time)
+	var y int
+	var m time.Month
+	if isTime {
+		y, m, _ = tm.UTC().Date()
+		if !month {
+			m = 0
+		}
+		if t.lastPart != "" && y == t.lastYear && m == t.lastMonth {
+			return t.lastPart, nil
+		}
 	}
 	p, err := cdm.PartitionName(gran, v)
 	if err != nil {
 		return "", t.rowError(err, t.st.CreatedOn, id)
+	}
+	if isTime {
+		t.lastPart, t.lastYear, t.lastMonth = p, y, m
 	}
 	return p, nil
 }

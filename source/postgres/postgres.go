@@ -133,8 +133,10 @@
 //
 //   - TRUNCATE of a tracked table stops the stream with an error naming the
 //     table (the table must be copied again); it is never skipped silently.
-//   - The copy is one query per table, not yet chunked or parallel, and the
-//     slot keeps WAL for as long as it runs.
+//   - A copy that is cut short starts again from scratch (it is not yet
+//     resumable), and the slot keeps WAL for as long as it runs. A large
+//     plain table may be read in ctid ranges by several connections that
+//     share the exported snapshot (see snapshot.go), one per two cores.
 //   - A Relation message gives a column's type; its spelling, an enum's
 //     labels, a composite's fields and the primary key are read from the
 //     catalog when the message arrives, so a later change to those can show

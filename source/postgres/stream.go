@@ -23,10 +23,17 @@ import (
 // before it looks for an Ack to send.
 const pollInterval = 100 * time.Millisecond
 
-// changeBuffer is how many changes the stream decodes ahead of Next. A
-// transaction flows change by change: however large it is, no more than
-// this many of its changes are held in memory.
-const changeBuffer = 256
+// The stream decodes ahead of Next and hands changes over in batches of
+// up to changeBatch changes or changeBatchBytes bytes of pgoutput messages,
+// at most changeBatches of them queued: however large a transaction is, no
+// more than that of it is held in memory. A batch is handed over when it is
+// full, and before the stream waits for the server, so a change is never
+// held back while the stream has nothing else to do.
+const (
+	changeBatch      = 256
+	changeBatchBytes = 1 << 20
+	changeBatches    = 8
+)
 
 // stream is a link's change stream: one replication connection, read by one
 // goroutine (run) that decodes pgoutput messages into changes, answers
@@ -40,9 +47,12 @@ type stream struct {
 	interval   time.Duration // between standby status updates, and at least between progress commits
 	heartbeat  time.Duration // at least between heartbeats; 0: none
 
-	changes chan lakelink.Change
-	ackc    chan struct{} // an Ack to send
-	acked   atomic.Uint64 // the flush position to report
+	changes chan []lakelink.Change // batches, handed from run to Next
+	spent   chan []lakelink.Change // batches Next handed out, for run to fill again
+	cur     []lakelink.Change      // owned by Next: the rest of the batch it is handing out
+	curBuf  []lakelink.Change      // owned by Next: all of that batch
+	ackc    chan struct{}          // an Ack to send
+	acked   atomic.Uint64          // the flush position to report
 	cancel  context.CancelFunc
 	dead    chan struct{} // closed when run has returned
 	err     error         // why run returned; read after dead is closed
@@ -52,7 +62,14 @@ type stream struct {
 	beatFailed atomic.Bool    // a heartbeat failed (logged once)
 	heartbeats atomic.Int64   // heartbeat transactions delivered, for tests
 
-	// Owned by run.
+	// Owned by run (pending also by Next, once dead is closed).
+	pending      []lakelink.Change // the batch being filled
+	pendingBytes int               // bytes of the messages of pending's changes
+	msgBytes     int               // bytes of the message being handled
+	tick         *time.Ticker      // standby status updates while flush waits for Next
+	vals         []lakelink.Value  // backs the rows of changes being decoded
+	arena        arena             // holds their values
+	msg          rowMessage        // the row change being decoded
 	rels         map[uint32]*relation
 	inTx, skip   bool
 	txBeat       bool // the transaction holds the link's heartbeat
@@ -122,7 +139,7 @@ func (s *Source) Stream(ctx context.Context, link string, from lakelink.Position
 	now := time.Now()
 	st := &stream{
 		s: s, link: link, slot: slot, conn: conn, from: start, interval: interval, heartbeat: s.heartbeat,
-		changes: make(chan lakelink.Change, changeBuffer), ackc: make(chan struct{}, 1),
+		changes: make(chan []lakelink.Change, changeBatches), spent: make(chan []lakelink.Change, changeBatches+2), ackc: make(chan struct{}, 1),
 		cancel: cancel, dead: make(chan struct{}), rels: map[uint32]*relation{},
 		delivered: start, lastCommit: now,
 	}
@@ -386,21 +403,39 @@ func connectionLost(err error) bool {
 	return true
 }
 
-// Next returns the next change.
+// Next returns the next change. It is not safe for concurrent use.
 func (st *stream) Next(ctx context.Context) (lakelink.Change, error) {
-	select {
-	case c := <-st.changes:
-		return c, nil
-	case <-ctx.Done():
-		return lakelink.Change{}, ctx.Err()
-	case <-st.dead:
+	for len(st.cur) == 0 {
+		if st.curBuf != nil {
+			// Every change of the batch was handed out (as a copy).
+			select {
+			case st.spent <- st.curBuf[:0]:
+			default:
+			}
+			st.curBuf = nil
+		}
 		select {
-		case c := <-st.changes:
-			return c, nil
+		case st.cur = <-st.changes:
+			st.curBuf = st.cur
+			continue
+		case <-ctx.Done():
+			return lakelink.Change{}, ctx.Err()
+		case <-st.dead:
+		}
+		// run has returned: what it decoded still comes first.
+		select {
+		case st.cur = <-st.changes:
+			continue
 		default:
 		}
-		return lakelink.Change{}, st.err
+		if st.cur, st.pending = st.pending, nil; len(st.cur) == 0 {
+			return lakelink.Change{}, st.err
+		}
 	}
+	c := st.cur[0]
+	st.cur[0] = lakelink.Change{}
+	st.cur = st.cur[1:]
+	return c, nil
 }
 
 // Ack records that every change up to pos is durably in the lake; the
@@ -449,6 +484,9 @@ func (st *stream) sendStatus(ctx context.Context) error {
 // run reads the replication connection until ctx is done or it fails.
 func (st *stream) run(ctx context.Context) error {
 	next := time.Now().Add(st.interval)
+	var deadline time.Time // of the connection's reads, see below
+	st.tick = time.NewTicker(st.interval)
+	defer st.tick.Stop()
 	for {
 		select {
 		case <-st.ackc:
@@ -457,15 +495,46 @@ func (st *stream) run(ctx context.Context) error {
 			}
 		default:
 		}
-		if time.Now().After(next) {
+		now := time.Now()
+		if now.After(next) {
 			if err := st.sendStatus(ctx); err != nil {
 				return err
 			}
-			next = time.Now().Add(st.interval)
+			next = now.Add(st.interval)
 		}
-		rctx, cancel := context.WithTimeout(ctx, min(pollInterval, st.interval))
-		msg, err := st.conn.ReceiveMessage(rctx)
-		cancel()
+		var msg pgproto3.BackendMessage
+		var err error
+		if st.conn.Frontend().ReadBufferLen() > 0 {
+			// The next message is (at least partly) read already. It is
+			// read without a context to watch, which costs more than
+			// the rest of a small message; a read deadline instead
+			// bounds the wait for the rest of it (a timeout leaves the
+			// message to the next read).
+			if deadline.Sub(now) < pollInterval {
+				deadline = now.Add(2 * pollInterval)
+				if err := st.conn.Conn().SetReadDeadline(deadline); err != nil {
+					return fmt.Errorf("postgres: stream %q: replication connection lost: %w", st.link, transient(err))
+				}
+			}
+			msg, err = st.conn.ReceiveMessage(context.Background())
+		} else {
+			// The stream is about to wait for the server: what it
+			// decoded goes to Next first.
+			if err := st.flush(ctx); err != nil {
+				return err
+			}
+			if !deadline.IsZero() {
+				// The context bounds this wait, and a deadline left
+				// behind would end every later one at once.
+				deadline = time.Time{}
+				if err := st.conn.Conn().SetReadDeadline(deadline); err != nil {
+					return fmt.Errorf("postgres: stream %q: replication connection lost: %w", st.link, transient(err))
+				}
+			}
+			rctx, cancel := context.WithTimeout(ctx, min(pollInterval, st.interval))
+			msg, err = st.conn.ReceiveMessage(rctx)
+			cancel()
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("postgres: stream %q closed", st.link)
@@ -500,6 +569,7 @@ func (st *stream) run(ctx context.Context) error {
 				if err != nil {
 					return fmt.Errorf("postgres: stream %q: %w", st.link, err)
 				}
+				st.msgBytes = len(msg.Data)
 				if err := st.handle(ctx, xld); err != nil {
 					return err
 				}
@@ -544,13 +614,35 @@ func (st *stream) keepalive(ctx context.Context, walEnd pglogrepl.LSN, urgent bo
 	return st.emit(ctx, lakelink.Change{Op: lakelink.OpCommit, Pos: lakelink.Position(walEnd)})
 }
 
-// emit hands a change to Next, keeping the connection alive meanwhile.
+// emit adds a change to the batch for Next, and hands the batch over when
+// it is full.
 func (st *stream) emit(ctx context.Context, c lakelink.Change) error {
-	t := time.NewTimer(st.interval)
-	defer t.Stop()
+	if st.pending == nil {
+		select {
+		case st.pending = <-st.spent:
+		default:
+			st.pending = make([]lakelink.Change, 0, changeBatch)
+		}
+	}
+	st.pending = append(st.pending, c)
+	st.pendingBytes += st.msgBytes
+	if len(st.pending) >= changeBatch || st.pendingBytes >= changeBatchBytes {
+		return st.flush(ctx)
+	}
+	return nil
+}
+
+// flush hands the batch being filled to Next, keeping the connection alive
+// while Next is behind.
+func (st *stream) flush(ctx context.Context) error {
+	if len(st.pending) == 0 {
+		return nil
+	}
+	st.tick.Reset(st.interval)
 	for {
 		select {
-		case st.changes <- c:
+		case st.changes <- st.pending:
+			st.pending, st.pendingBytes = nil, 0
 			return nil
 		case <-ctx.Done():
 			return fmt.Errorf("postgres: stream %q closed", st.link)
@@ -558,17 +650,22 @@ func (st *stream) emit(ctx context.Context, c lakelink.Change) error {
 			if err := st.sendStatus(ctx); err != nil {
 				return err
 			}
-		case <-t.C:
+		case <-st.tick.C:
 			if err := st.sendStatus(ctx); err != nil {
 				return err
 			}
-			t.Reset(st.interval)
 		}
 	}
 }
 
 // handle decodes one pgoutput message.
 func (st *stream) handle(ctx context.Context, xld pglogrepl.XLogData) error {
+	if isRowMessage(xld.WALData) {
+		if err := st.msg.parse(xld.WALData); err != nil {
+			return fmt.Errorf("postgres: stream %q: %w", st.link, err)
+		}
+		return st.rowChange(ctx, &st.msg)
+	}
 	m, err := pglogrepl.Parse(xld.WALData)
 	if err != nil {
 		return fmt.Errorf("postgres: stream %q: %w", st.link, err)
@@ -607,59 +704,6 @@ func (st *stream) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 		if m.Transactional && st.inTx && m.Prefix == st.slot {
 			st.txBeat = true
 		}
-	case *pglogrepl.InsertMessage:
-		rel, err := st.rel(ctx, m.RelationID)
-		if err != nil || st.skip {
-			return err
-		}
-		row, _, err := st.row(rel, m.Tuple, nil, false)
-		if err != nil {
-			return err
-		}
-		return st.emitRow(ctx, rel, lakelink.Change{Op: lakelink.OpInsert, Pos: pos, Row: row})
-	case *pglogrepl.UpdateMessage:
-		rel, err := st.rel(ctx, m.RelationID)
-		if err != nil || st.skip {
-			return err
-		}
-		var old *pglogrepl.TupleData
-		if m.OldTupleType == pglogrepl.UpdateMessageTupleTypeOld {
-			old = m.OldTuple
-		}
-		if m.OldTuple != nil && keyChanged(rel.tab.Key, m.OldTuple, m.NewTuple) {
-			// A new key is a new row: the old one is deleted. The insert
-			// must carry every value: an unchanged TOASTed one it can
-			// only take from a full old row.
-			row, _, err := st.row(rel, m.NewTuple, old, false)
-			if err != nil {
-				return err
-			}
-			oldRow, _, err := st.row(rel, m.OldTuple, nil, false)
-			if err != nil {
-				return err
-			}
-			del := lakelink.Change{Op: lakelink.OpDelete, Pos: pos, Row: oldRow, OldKnown: old != nil}
-			if err := st.emitRow(ctx, rel, del); err != nil {
-				return err
-			}
-			return st.emitRow(ctx, rel, lakelink.Change{Op: lakelink.OpInsert, Pos: pos, Row: row})
-		}
-		row, unchanged, err := st.row(rel, m.NewTuple, old, true)
-		if err != nil {
-			return err
-		}
-		return st.emitRow(ctx, rel, lakelink.Change{Op: lakelink.OpUpdate, Pos: pos, Row: row, Unchanged: unchanged})
-	case *pglogrepl.DeleteMessage:
-		rel, err := st.rel(ctx, m.RelationID)
-		if err != nil || st.skip {
-			return err
-		}
-		row, _, err := st.row(rel, m.OldTuple, nil, false)
-		if err != nil {
-			return err
-		}
-		full := m.OldTupleType == pglogrepl.DeleteMessageTupleTypeOld
-		return st.emitRow(ctx, rel, lakelink.Change{Op: lakelink.OpDelete, Pos: pos, Row: row, OldKnown: full})
 	case *pglogrepl.TruncateMessage:
 		if st.skip {
 			return nil
@@ -674,6 +718,57 @@ func (st *stream) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 	}
 	// Origin and Type messages carry nothing to export.
 	return nil
+}
+
+// rowChange decodes an insert, update or delete.
+func (st *stream) rowChange(ctx context.Context, m *rowMessage) error {
+	rel, err := st.rel(ctx, m.rel)
+	if err != nil || st.skip {
+		return err
+	}
+	pos := st.txPos
+	switch m.op {
+	case 'I':
+		row, _, err := st.row(rel, m.new, nil, false)
+		if err != nil {
+			return err
+		}
+		return st.emitRow(ctx, rel, lakelink.Change{Op: lakelink.OpInsert, Pos: pos, Row: row})
+	case 'U':
+		var old []tupleCol
+		if m.oldKind == 'O' {
+			old = m.old
+		}
+		if m.oldKind != 0 && keyChanged(rel.tab.Key, m.old, m.new) {
+			// A new key is a new row: the old one is deleted. The insert
+			// must carry every value: an unchanged TOASTed one it can
+			// only take from a full old row.
+			row, _, err := st.row(rel, m.new, old, false)
+			if err != nil {
+				return err
+			}
+			oldRow, _, err := st.row(rel, m.old, nil, false)
+			if err != nil {
+				return err
+			}
+			del := lakelink.Change{Op: lakelink.OpDelete, Pos: pos, Row: oldRow, OldKnown: old != nil}
+			if err := st.emitRow(ctx, rel, del); err != nil {
+				return err
+			}
+			return st.emitRow(ctx, rel, lakelink.Change{Op: lakelink.OpInsert, Pos: pos, Row: row})
+		}
+		row, unchanged, err := st.row(rel, m.new, old, true)
+		if err != nil {
+			return err
+		}
+		return st.emitRow(ctx, rel, lakelink.Change{Op: lakelink.OpUpdate, Pos: pos, Row: row, Unchanged: unchanged})
+	default: // 'D'
+		row, _, err := st.row(rel, m.old, nil, false)
+		if err != nil {
+			return err
+		}
+		return st.emitRow(ctx, rel, lakelink.Change{Op: lakelink.OpDelete, Pos: pos, Row: row, OldKnown: m.oldKind == 'O'})
+	}
 }
 
 // emitRow delivers a row change, after the table's definition when the
@@ -706,31 +801,35 @@ func (st *stream) rel(ctx context.Context, id uint32) (*relation, error) {
 // lakelink.Change.Unchanged; unchanged is nil when nothing is marked);
 // anywhere else (a key column, the insert of an update that changed the
 // key) it is a BadValue naming the fix, REPLICA IDENTITY FULL.
-func (st *stream) row(rel *relation, t, old *pglogrepl.TupleData, mark bool) (row []lakelink.Value, unchanged []bool, err error) {
-	if t == nil || len(t.Columns) != len(rel.tab.Columns) {
+func (st *stream) row(rel *relation, t, old []tupleCol, mark bool) (row []lakelink.Value, unchanged []bool, err error) {
+	if len(t) != len(rel.tab.Columns) {
 		return nil, nil, fmt.Errorf("postgres: stream %q: table %q: tuple does not match its %d columns", st.link, rel.tab.Name, len(rel.tab.Columns))
 	}
-	row = make([]lakelink.Value, len(t.Columns))
-	for i, c := range t.Columns {
+	n := len(t)
+	if len(st.vals) < n {
+		st.vals = make([]lakelink.Value, max(n, 4096))
+	}
+	row, st.vals = st.vals[:n:n], st.vals[n:]
+	for i, c := range t {
 		dec := &rel.cols[i]
-		switch c.DataType {
-		case pglogrepl.TupleDataTypeNull:
-		case pglogrepl.TupleDataTypeText:
-			row[i] = dec.decode(c.Data)
-		case pglogrepl.TupleDataTypeToast:
+		switch c.kind {
+		case colNull:
+		case colText:
+			row[i] = dec.decode(c.data, &st.arena)
+		case colUnchanged:
 			switch {
-			case old != nil && i < len(old.Columns) && old.Columns[i].DataType == pglogrepl.TupleDataTypeText:
-				row[i] = dec.decode(old.Columns[i].Data)
+			case old != nil && i < len(old) && old[i].kind == colText:
+				row[i] = dec.decode(old[i].data, &st.arena)
 			case mark && !slices.Contains(rel.tab.Key, i):
 				if unchanged == nil {
-					unchanged = make([]bool, len(t.Columns))
+					unchanged = make([]bool, len(t))
 				}
 				unchanged[i] = true
 			default:
 				row[i] = lakelink.BadValue{Reason: "an unchanged TOASTed value is not in the stream here (a key column, or an UPDATE that changed the row's key); run ALTER TABLE " + rel.ident() + " REPLICA IDENTITY FULL so that it is"}
 			}
 		default:
-			return nil, nil, fmt.Errorf("postgres: stream %q: table %q column %q: tuple data type %q not supported", st.link, rel.tab.Name, rel.tab.Columns[i].Name, c.DataType)
+			return nil, nil, fmt.Errorf("postgres: stream %q: table %q column %q: tuple data type %q not supported", st.link, rel.tab.Name, rel.tab.Columns[i].Name, c.kind)
 		}
 	}
 	return row, unchanged, nil
@@ -742,16 +841,16 @@ func (r *relation) ident() string {
 
 // keyChanged reports whether a key column's text differs between the old
 // and the new tuple. An unchanged TOASTed key column did not change.
-func keyChanged(key []int, old, new *pglogrepl.TupleData) bool {
+func keyChanged(key []int, old, new []tupleCol) bool {
 	for _, k := range key {
-		if k >= len(old.Columns) || k >= len(new.Columns) {
+		if k >= len(old) || k >= len(new) {
 			return true
 		}
-		o, n := old.Columns[k], new.Columns[k]
-		if n.DataType == pglogrepl.TupleDataTypeToast {
+		o, n := old[k], new[k]
+		if n.kind == colUnchanged {
 			continue
 		}
-		if o.DataType != n.DataType || !bytes.Equal(o.Data, n.Data) {
+		if o.kind != n.kind || !bytes.Equal(o.data, n.data) {
 			return true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/lakelink/lakelink"
@@ -81,8 +82,9 @@ func column(name string, oid uint32, typmod int32, typeName string, options []st
 }
 
 // decode turns a value of the column in PostgreSQL's text format into the
-// Go value its Kind names; see decode.
-func (c *col) decode(text []byte) lakelink.Value {
+// Go value its Kind names; see decodeText. The copy and the stream both
+// decode with it, into a (which may be nil; see arena).
+func (c *col) decode(text []byte, a *arena) lakelink.Value {
 	switch {
 	case text == nil:
 		return nil
@@ -97,7 +99,7 @@ func (c *col) decode(text []byte) lakelink.Value {
 		}
 		return s
 	}
-	return decode(c.Kind, text)
+	return decodeText(c.Kind, text, a)
 }
 
 // arrayJSON turns an array's text ({1,2}, {{"a b",NULL}}, [0:1]={1,2}) into
@@ -194,34 +196,46 @@ func arrayJSON(elem *col, s string) lakelink.Value {
 // Kind can't hold exactly (numeric NaN, a timestamp at infinity, a year
 // past 9999) becomes a lakelink.BadValue.
 func decode(kind lakelink.Kind, text []byte) lakelink.Value {
+	return decodeText(kind, text, nil)
+}
+
+// decodeText is decode with the values held by a (nil: each its own
+// allocation). The usual forms of integers and times are read by hand;
+// anything else goes to strconv and time.Parse, which decide, so the fast
+// paths never change a result (TestDecodeFastPaths).
+func decodeText(kind lakelink.Kind, text []byte, a *arena) lakelink.Value {
 	if text == nil {
 		return nil
 	}
-	s := string(text)
-	bad := func(reason string) lakelink.Value { return lakelink.BadValue{Raw: s, Reason: reason} }
+	// tmp is the text for a parser that keeps no reference to it.
+	tmp := unsafe.String(unsafe.SliceData(text), len(text))
+	bad := func(reason string) lakelink.Value { return lakelink.BadValue{Raw: string(text), Reason: reason} }
 	switch kind {
 	case lakelink.KindInt64:
-		v, err := strconv.ParseInt(s, 10, 64)
+		if v, ok := parseInt(text); ok {
+			return a.int64(v)
+		}
+		v, err := strconv.ParseInt(tmp, 10, 64)
 		if err != nil {
 			return bad("not an integer")
 		}
-		return v
+		return a.int64(v)
 	case lakelink.KindFloat64:
 		// PostgreSQL prints NaN, Infinity and -Infinity, which ParseFloat
 		// reads; with extra_float_digits=1 (sessionParams) it prints the
 		// shortest text that reads back exactly.
-		v, err := strconv.ParseFloat(s, 64)
+		v, err := strconv.ParseFloat(tmp, 64)
 		if err != nil {
 			return bad("not a floating-point number")
 		}
-		return v
+		return a.float64(v)
 	case lakelink.KindDecimal:
-		if !isPlainDecimal(s) {
-			return bad("numeric " + s + " is not a finite decimal")
+		if !isPlainDecimal(tmp) {
+			return bad("numeric " + string(text) + " is not a finite decimal")
 		}
-		return s
+		return a.text(text)
 	case lakelink.KindBool:
-		switch s {
+		switch tmp {
 		case "t":
 			return true
 		case "f":
@@ -229,28 +243,37 @@ func decode(kind lakelink.Kind, text []byte) lakelink.Value {
 		}
 		return bad("not a boolean")
 	case lakelink.KindBytes:
-		if !strings.HasPrefix(s, `\x`) {
+		if !strings.HasPrefix(tmp, `\x`) {
 			return bad("bytea not in hex format")
 		}
-		b, err := hex.DecodeString(s[2:])
-		if err != nil {
+		b := make([]byte, hex.DecodedLen(len(text)-2))
+		if _, err := hex.Decode(b, text[2:]); err != nil {
 			return bad("bytea not in hex format")
 		}
 		return b
 	case lakelink.KindDate:
-		t, err := time.Parse("2006-01-02", s)
+		if t, ok := parseDate(text); ok {
+			return a.time(t)
+		}
+		t, err := time.Parse("2006-01-02", tmp)
 		if err != nil {
 			return bad("date outside years 1 to 9999")
 		}
 		return t
 	case lakelink.KindTime:
-		t, err := time.Parse("15:04:05.999999999", s)
+		if t, ok := parseClock(text, 0, 1, 1); ok {
+			return a.time(t)
+		}
+		t, err := time.Parse("15:04:05.999999999", tmp)
 		if err != nil {
 			return bad("time of day not representable") // 24:00:00
 		}
 		return t
 	case lakelink.KindDateTime:
-		t, err := time.Parse("2006-01-02 15:04:05.999999999", s)
+		if t, ok := parseTimestamp(text); ok {
+			return a.time(t)
+		}
+		t, err := time.Parse("2006-01-02 15:04:05.999999999", tmp)
 		if err != nil {
 			return bad("timestamp outside years 1 to 9999")
 		}
@@ -258,8 +281,13 @@ func decode(kind lakelink.Kind, text []byte) lakelink.Value {
 	case lakelink.KindDateTimeOffset:
 		// The session's TimeZone is UTC, so the offset is +00; the other
 		// layouts are for offsets of whole minutes or seconds.
+		if n := len(text) - 3; n > 0 && tmp[n:] == "+00" {
+			if t, ok := parseTimestamp(text[:n]); ok {
+				return a.time(t)
+			}
+		}
 		for _, layout := range []string{"2006-01-02 15:04:05.999999999-07", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999-07:00:00"} {
-			if t, err := time.Parse(layout, s); err == nil {
+			if t, err := time.Parse(layout, tmp); err == nil {
 				return t.UTC()
 			}
 		}
@@ -267,14 +295,121 @@ func decode(kind lakelink.Kind, text []byte) lakelink.Value {
 	}
 	// KindString, KindGUID (PostgreSQL prints the canonical lower-case
 	// form), KindJSON: the text itself.
-	return s
+	return a.text(text)
+}
+
+// parseInt reads an optional minus sign and 1 to 18 digits, which can't
+// overflow; ok is false for anything else.
+func parseInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// digits reads b, all decimal digits, as a number; -1 when it is not.
+func digits(b []byte) int {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// parseDate reads YYYY-MM-DD of a real day in years 1 to 9999; ok is false
+// for anything else (time.Parse then decides).
+func parseDate(b []byte) (time.Time, bool) {
+	y, m, d, ok := parseYMD(b)
+	if !ok || len(b) != 10 {
+		return time.Time{}, false
+	}
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), true
+}
+
+// parseYMD reads the YYYY-MM-DD at the start of b.
+func parseYMD(b []byte) (y int, m time.Month, d int, ok bool) {
+	if len(b) < 10 || b[4] != '-' || b[7] != '-' {
+		return 0, 0, 0, false
+	}
+	y, mm, d := digits(b[:4]), digits(b[5:7]), digits(b[8:10])
+	if y < 1 || mm < 1 || mm > 12 || d < 1 || d > daysIn(time.Month(mm), y) {
+		return 0, 0, 0, false
+	}
+	return y, time.Month(mm), d, true
+}
+
+// parseTimestamp reads YYYY-MM-DD HH:MM:SS with an optional fraction of 1
+// to 9 digits, as parseDate and parseClock do.
+func parseTimestamp(b []byte) (time.Time, bool) {
+	y, m, d, ok := parseYMD(b)
+	if !ok || len(b) < 19 || b[10] != ' ' {
+		return time.Time{}, false
+	}
+	return parseClock(b[11:], y, m, d)
+}
+
+// parseClock reads HH:MM:SS with an optional fraction of 1 to 9 digits, a
+// time of day before 24:00:00, as a time on the given day in UTC; ok is
+// false for anything else.
+func parseClock(b []byte, y int, m time.Month, d int) (time.Time, bool) {
+	if len(b) < 8 || b[2] != ':' || b[5] != ':' {
+		return time.Time{}, false
+	}
+	h, mi, s := digits(b[:2]), digits(b[3:5]), digits(b[6:8])
+	if h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59 {
+		return time.Time{}, false
+	}
+	ns := 0
+	if frac := b[8:]; len(frac) > 0 {
+		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+			return time.Time{}, false
+		}
+		if ns = digits(frac[1:]); ns < 0 {
+			return time.Time{}, false
+		}
+		for i := len(frac); i <= 9; i++ {
+			ns *= 10
+		}
+	}
+	return time.Date(y, m, d, h, mi, s, ns, time.UTC), true
+}
+
+// daysIn is the number of days of month m of year y.
+func daysIn(m time.Month, y int) int {
+	switch m {
+	case time.February:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
 }
 
 // jsonOf turns the text of an array element or a composite field into
 // JSON: numbers and booleans as JSON's, json, arrays and composites as
 // the JSON they are, anything else as a string of the value.
 func jsonOf(c *col, text []byte) (string, *lakelink.BadValue) {
-	v := c.decode(text)
+	v := c.decode(text, nil)
 	var out []byte
 	switch v := v.(type) {
 	case lakelink.BadValue:

@@ -106,7 +106,7 @@ func TestArrayJSON(t *testing.T) {
 		{bools, "{t,f}", "[true,false]"},
 		{ints, "{1,2", lakelink.BadValue{Raw: "{1,2"}},
 	} {
-		got := tt.c.decode([]byte(tt.text))
+		got := tt.c.decode([]byte(tt.text), nil)
 		if diff := cmp.Diff(tt.want, got, cmpopts.IgnoreFields(lakelink.BadValue{}, "Reason")); diff != "" {
 			t.Errorf("decode(%s, %q) = %#v, want %#v", tt.c.Type, tt.text, got, tt.want)
 		}
